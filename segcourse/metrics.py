@@ -1,0 +1,375 @@
+"""Segmentation metrics: confusion matrix, pixel accuracy, IoU, boundary F-score and COCO mask AP.
+
+Label maps are integer (or bool) torch tensors or numpy arrays of shape ``(H, W)`` or batched
+``(N, H, W)``. Pixels whose *ground-truth* label equals ``ignore_index`` (default 255, the PASCAL
+VOC "void" label) are excluded from every metric; ``ignore_index=None`` disables this.
+
+Conventions (chosen once, used everywhere):
+
+* confusion matrix: rows = ground truth, columns = prediction, ``conf[t, p]`` = number of
+  non-ignored pixels with true class ``t`` predicted as ``p``;
+* a class absent from both ground truth and prediction has IoU ``nan`` (it says nothing about the
+  model) and :func:`mean_iou` skips it (``nanmean``); 0 / 0 elsewhere is ``nan`` too, never 0 or 1,
+  except for :func:`mask_iou` (two empty masks agree perfectly: 1.0) and :func:`boundary_fscore`
+  (no boundary in either map: 1.0).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ._validate import as_tensor, check_float, check_int
+
+__all__ = [
+    "confusion_matrix",
+    "pixel_accuracy",
+    "iou_per_class",
+    "mean_iou",
+    "segmentation_scores",
+    "mask_iou",
+    "boundary_fscore",
+    "mask_ap",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# validation helpers
+# ----------------------------------------------------------------------------------------------
+
+def _check_ignore_index(ignore_index) -> int | None:
+    if ignore_index is None:
+        return None
+    return check_int(ignore_index, "ignore_index")
+
+
+def _label_maps(pred, target, num_classes, ignore_index, *, require_num_classes: bool = True):
+    """Validate a (pred, target) pair of label maps; return int64 tensors and the checked ints.
+
+    pred: (H, W) or (N, H, W) integer, values in [0, num_classes).
+    target: same shape, values in [0, num_classes) or == ignore_index.
+    """
+    pred = as_tensor(pred, "pred", kind="int", ndim=(2, 3))
+    target = as_tensor(target, "target", kind="int", ndim=(2, 3))
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(f"target: expected the same shape as pred {tuple(pred.shape)}, "
+                         f"got {tuple(target.shape)}")
+    if num_classes is None:
+        if require_num_classes:
+            raise TypeError("num_classes: expected an int, got NoneType")
+    else:
+        num_classes = check_int(num_classes, "num_classes", min_value=1)
+    ignore_index = _check_ignore_index(ignore_index)
+    pred = pred.long()
+    target = target.to(pred.device).long()
+    upper = num_classes  # None: only non-negativity is checked
+    if pred.numel():
+        lo, hi = int(pred.min()), int(pred.max())
+        if lo < 0 or (upper is not None and hi >= upper):
+            bad = lo if lo < 0 else hi
+            want = f"[0, {upper})" if upper is not None else ">= 0"
+            raise ValueError(f"pred: expected class ids in {want} (num_classes={num_classes}), "
+                             f"got {bad}")
+    valid = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+    tv = target[valid]
+    if tv.numel():
+        lo, hi = int(tv.min()), int(tv.max())
+        if lo < 0 or (upper is not None and hi >= upper):
+            bad = lo if lo < 0 else hi
+            want = f"[0, {upper})" if upper is not None else ">= 0"
+            raise ValueError(f"target: expected class ids in {want} or ignore_index={ignore_index} "
+                             f"(num_classes={num_classes}), got {bad}")
+    return pred, target, valid, num_classes, ignore_index
+
+
+def _conf_matrix(conf) -> torch.Tensor:
+    conf = as_tensor(conf, "conf", shape=("C", "C"), allow_empty=False, min_value=0)
+    return conf.detach().cpu().to(torch.float64)
+
+
+# ----------------------------------------------------------------------------------------------
+# confusion-matrix based metrics
+# ----------------------------------------------------------------------------------------------
+
+def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 255) -> torch.Tensor:
+    """Confusion matrix of a predicted label map against the ground truth.
+
+    pred: (H, W) or (N, H, W) integer tensor/array, values in [0, num_classes).
+    target: same shape, values in [0, num_classes) or ``ignore_index`` (those pixels are skipped).
+    Returns a (C, C) int64 CPU tensor, C = num_classes, rows = ground truth, columns = prediction:
+    ``conf[t, p]`` counts the non-ignored pixels of true class t predicted as p. Matrices of
+    several batches can simply be added.
+    """
+    pred, target, valid, c, _ = _label_maps(pred, target, num_classes, ignore_index)
+    idx = target[valid] * c + pred[valid]
+    return torch.bincount(idx.cpu(), minlength=c * c).reshape(c, c).to(torch.int64)
+
+
+def pixel_accuracy(conf) -> float:
+    """Fraction of (non-ignored) pixels classified correctly: ``trace(conf) / conf.sum()``.
+
+    conf: (C, C) confusion matrix (rows = ground truth), non-negative. Returns a Python float,
+    ``nan`` if the matrix is all zeros (no pixel to score).
+    """
+    conf = _conf_matrix(conf)
+    total = conf.sum().item()
+    return float("nan") if total == 0 else conf.diagonal().sum().item() / total
+
+
+def iou_per_class(conf) -> torch.Tensor:
+    """Intersection over union of every class: ``TP / (TP + FP + FN)``.
+
+    conf: (C, C) confusion matrix (rows = ground truth, columns = prediction), non-negative.
+    Returns a (C,) float64 tensor; a class absent from both ground truth and prediction
+    (denominator 0) gets ``nan``.
+    """
+    conf = _conf_matrix(conf)
+    tp = conf.diagonal()
+    denom = conf.sum(0) + conf.sum(1) - tp
+    iou = torch.full_like(tp, float("nan"))
+    nz = denom > 0
+    iou[nz] = tp[nz] / denom[nz]
+    return iou
+
+
+def mean_iou(conf) -> float:
+    """Mean IoU over the classes present in ground truth or prediction (``nanmean``).
+
+    conf: (C, C) confusion matrix. Returns a Python float, ``nan`` if no class is present.
+    """
+    return torch.nanmean(iou_per_class(conf)).item()
+
+
+def segmentation_scores(pred, target, num_classes: int, ignore_index: int | None = 255) -> dict:
+    """Pixel accuracy, mean IoU and per-class IoU in one call.
+
+    pred, target, num_classes, ignore_index: as in :func:`confusion_matrix`.
+    Returns ``{"pixel_accuracy": float, "mean_iou": float, "iou": list of C floats (nan = class
+    absent from both maps)}``.
+    """
+    conf = confusion_matrix(pred, target, num_classes, ignore_index)
+    return {
+        "pixel_accuracy": pixel_accuracy(conf),
+        "mean_iou": mean_iou(conf),
+        "iou": iou_per_class(conf).tolist(),
+    }
+
+
+def mask_iou(a, b) -> float:
+    """IoU of two binary masks: ``|a & b| / |a | b|``.
+
+    a, b: (H, W) bool tensors/arrays (or integer ones holding only 0 and 1), same shape.
+    Returns a Python float. Two empty masks agree perfectly, so their IoU is defined as 1.0
+    (note: pycocotools returns 0 in that case).
+    """
+    a = as_tensor(a, "a", kind="int", ndim=2, min_value=0, max_value=1)
+    b = as_tensor(b, "b", kind="int", ndim=2, min_value=0, max_value=1)
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"b: expected the same shape as a {tuple(a.shape)}, got {tuple(b.shape)}")
+    a, b = a.bool(), b.to(a.device).bool()
+    union = (a | b).sum().item()
+    return 1.0 if union == 0 else (a & b).sum().item() / union
+
+
+# ----------------------------------------------------------------------------------------------
+# boundary F-score
+# ----------------------------------------------------------------------------------------------
+
+def _boundary(lab: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Boundary pixels of an (H, W) label map: valid pixels with a valid 4-neighbour of a
+    different label (both sides of every contour; the image border is not a contour)."""
+    b = np.zeros(lab.shape, dtype=bool)
+    d = (lab[:, 1:] != lab[:, :-1]) & valid[:, 1:] & valid[:, :-1]
+    b[:, 1:] |= d
+    b[:, :-1] |= d
+    d = (lab[1:, :] != lab[:-1, :]) & valid[1:, :] & valid[:-1, :]
+    b[1:, :] |= d
+    b[:-1, :] |= d
+    return b
+
+
+def _sq_dist_to(mask: np.ndarray) -> np.ndarray:
+    """Exact squared Euclidean distance (integer) from every pixel to the nearest True of mask."""
+    from scipy import ndimage
+
+    idx = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
+    rows, cols = np.indices(mask.shape)
+    return (idx[0] - rows) ** 2 + (idx[1] - cols) ** 2
+
+
+def _fscore(pb: np.ndarray, gb: np.ndarray, tol2: float) -> float:
+    n_p, n_g = int(pb.sum()), int(gb.sum())
+    if n_p == 0 and n_g == 0:
+        return 1.0
+    if n_p == 0 or n_g == 0:
+        return 0.0
+    precision = np.count_nonzero(_sq_dist_to(gb)[pb] <= tol2) / n_p
+    recall = np.count_nonzero(_sq_dist_to(pb)[gb] <= tol2) / n_g
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def boundary_fscore(pred, target, tolerance: float = 2, num_classes: int | None = None,
+                    ignore_index: int | None = 255, per_class: bool = False):
+    """Boundary F-measure (Csurka et al., BMVC 2013; the "F" of DAVIS).
+
+    pred, target: (H, W) or (N, H, W) integer label maps of the same shape; target pixels equal to
+    ``ignore_index`` are excluded. tolerance: non-negative distance in pixels. num_classes: if
+    given, labels are checked to lie in [0, num_classes); required when ``per_class=True``.
+
+    * Boundary pixels of a label map: non-ignored pixels with a non-ignored 4-neighbour of a
+      different label (so both sides of a contour; the image border is not a boundary).
+    * precision = fraction of predicted boundary pixels whose Euclidean distance (between pixel
+      centres, exact, e.g. a diagonal neighbour is at sqrt(2)) to the nearest ground-truth
+      boundary pixel is ``<= tolerance``; recall = the same with the roles swapped;
+      F = 2PR / (P + R). ``tolerance=0`` demands exact coincidence.
+    * Edge cases: no boundary in either map -> 1.0; boundary in only one of them -> 0.0.
+      (So a map with a single label scores 1.0 against any other single-label map: the measure
+      looks at contours only; pair it with IoU.)
+    * (N, H, W) input: each image is scored on its own and the scores are averaged; images with
+      no non-ignored pixel are skipped (``nan`` if none remain).
+
+    per_class=False returns a Python float. per_class=True returns a (C,) float64 tensor, entry c
+    being the F-score of the binary masks ``pred == c`` vs ``target == c`` (ignored pixels
+    excluded), averaged over the images where class c occurs in ground truth or prediction;
+    ``nan`` for a class that occurs nowhere.
+    """
+    if not isinstance(per_class, bool):
+        raise TypeError(f"per_class: expected a bool, got {type(per_class).__name__}")
+    if per_class and num_classes is None:
+        raise ValueError("num_classes: required when per_class=True")
+    pred, target, valid, c, _ = _label_maps(pred, target, num_classes, ignore_index,
+                                            require_num_classes=False)
+    tol = check_float(tolerance, "tolerance", min_value=0)
+    tol2 = tol * tol + 1e-9  # squared distances are integers; the epsilon absorbs rounding of tol
+    p = pred.cpu().numpy().reshape(-1, *pred.shape[-2:])
+    t = target.cpu().numpy().reshape(-1, *target.shape[-2:])
+    v = valid.cpu().numpy().reshape(-1, *valid.shape[-2:])
+
+    if not per_class:
+        scores = [_fscore(_boundary(pi, vi), _boundary(ti, vi), tol2)
+                  for pi, ti, vi in zip(p, t, v) if vi.any()]
+        return float(np.mean(scores)) if scores else float("nan")
+
+    sums = np.zeros(c)
+    counts = np.zeros(c)
+    for pi, ti, vi in zip(p, t, v):
+        present = np.unique(np.concatenate([pi[vi], ti[vi]]))
+        for k in present:
+            pm, tm = pi == k, ti == k
+            sums[k] += _fscore(_boundary(pm, vi), _boundary(tm, vi), tol2)
+            counts[k] += 1
+    out = np.full(c, np.nan)
+    out[counts > 0] = sums[counts > 0] / counts[counts > 0]
+    return torch.from_numpy(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# COCO mask AP
+# ----------------------------------------------------------------------------------------------
+
+def _instances(entry, name: str, *, scores: bool, hw: tuple[int, int] | None = None):
+    keys = ("masks", "classes", "scores") if scores else ("masks", "classes")
+    if not isinstance(entry, Mapping):
+        raise TypeError(f"{name}: expected a dict with keys {list(keys)}, got {type(entry).__name__}")
+    for k in keys:
+        if k not in entry:
+            raise ValueError(f"{name}: missing key {k!r} (expected keys {list(keys)})")
+    shape = ("N", hw[0], hw[1]) if hw is not None else ("N", "H", "W")
+    masks = as_tensor(entry["masks"], f"{name}['masks']", kind="int", shape=shape,
+                      min_value=0, max_value=1)
+    n = masks.shape[0]
+    classes = as_tensor(entry["classes"], f"{name}['classes']", kind="int", shape=(n,), min_value=0)
+    sc = None
+    if scores:
+        sc = as_tensor(entry["scores"], f"{name}['scores']", kind="float", shape=(n,))
+        sc = sc.detach().cpu().double().numpy()
+    return masks.detach().cpu().bool().numpy(), classes.detach().cpu().long().numpy(), sc
+
+
+def _rles(masks: np.ndarray) -> list:
+    from pycocotools import mask as mask_utils
+
+    if masks.shape[0] == 0:
+        return []
+    return mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+
+
+def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
+    """COCO mask average precision, computed by pycocotools' ``COCOeval(iouType="segm")``.
+
+    gt: list with one dict per image, ``{"masks": (N, H, W) bool, "classes": (N,) int}``; every
+    ground-truth mask must be non-empty (an empty one could never be matched).
+    predictions: list of the same length, ``{"masks": (M, H, W) bool, "classes": (M,) int,
+    "scores": (M,) float}`` (M may be 0; H, W as in the matching gt entry).
+    iou_thresholds: optional sequence of IoU thresholds in [0, 1]; default COCO's
+    0.50:0.05:0.95.
+
+    Returns ``{"AP": float, "AP50": float, "AP75": float}``: COCO's stats[0..2] (101-point
+    interpolated precision, averaged over the IoU thresholds and the classes present in the
+    ground truth, at most 100 detections per image). AP50 / AP75 are ``nan`` when 0.5 / 0.75 is
+    not among ``iou_thresholds``; everything is ``nan`` when the ground truth has no instance.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from pycocotools import mask as mask_utils
+
+    for obj, name in ((gt, "gt"), (predictions, "predictions")):
+        if isinstance(obj, (str, bytes, Mapping)) or not isinstance(obj, Sequence):
+            raise TypeError(f"{name}: expected a list with one dict per image, got {type(obj).__name__}")
+    if len(gt) == 0:
+        raise ValueError("gt: expected at least one image, got an empty list")
+    if len(predictions) != len(gt):
+        raise ValueError(f"predictions: expected one entry per gt image ({len(gt)}), got {len(predictions)}")
+    thrs = None
+    if iou_thresholds is not None:
+        thrs = as_tensor(iou_thresholds if isinstance(iou_thresholds, (np.ndarray, torch.Tensor))
+                         else np.asarray(iou_thresholds, dtype=np.float64),
+                         "iou_thresholds", ndim=1, allow_empty=False, min_value=0, max_value=1)
+        thrs = np.sort(thrs.detach().cpu().double().numpy())
+        # summarize() looks 0.5 and 0.75 up with ==; snap near-equal values so AP50/AP75 are found
+        for exact in (0.5, 0.75):
+            thrs[np.isclose(thrs, exact)] = exact
+
+    images, gt_anns, dt_anns, cats = [], [], [], set()
+    for i, (g, d) in enumerate(zip(gt, predictions)):
+        gm, gc, _ = _instances(g, f"gt[{i}]", scores=False)
+        h, w = gm.shape[1:]
+        dm, dc, ds = _instances(d, f"predictions[{i}]", scores=True, hw=(h, w))
+        empty = np.flatnonzero(~gm.any(axis=(1, 2)))
+        if empty.size:
+            raise ValueError(f"gt[{i}]['masks']: instance {int(empty[0])} is empty; an empty "
+                             "ground-truth mask can never be matched")
+        images.append({"id": i + 1, "height": int(h), "width": int(w)})
+        for rles, classes, sc, out in ((_rles(gm), gc, None, gt_anns), (_rles(dm), dc, ds, dt_anns)):
+            for j, (rle, cls) in enumerate(zip(rles, classes)):
+                ann = {"id": len(out) + 1,  # ids must start at 1: COCOeval treats id 0 as "unmatched"
+                       "image_id": i + 1, "category_id": int(cls), "segmentation": rle,
+                       "area": float(mask_utils.area(rle)), "bbox": mask_utils.toBbox(rle).tolist(),
+                       "iscrowd": 0}
+                if sc is not None:
+                    ann["score"] = float(sc[j])
+                out.append(ann)
+                cats.add(int(cls))
+    nan = float("nan")
+    if not gt_anns:
+        return {"AP": nan, "AP50": nan, "AP75": nan}
+
+    categories = [{"id": c, "name": str(c)} for c in sorted(cats)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt, coco_dt = COCO(), COCO()
+        coco_gt.dataset = {"images": images, "annotations": gt_anns, "categories": categories}
+        coco_dt.dataset = {"images": images, "annotations": dt_anns, "categories": categories}
+        coco_gt.createIndex()
+        coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, iouType="segm")
+        if thrs is not None:
+            ev.params.iouThrs = thrs
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = [float(s) for s in ev.stats[:3]]
+    stats = [nan if s == -1 else s for s in stats]
+    return {"AP": stats[0], "AP50": stats[1], "AP75": stats[2]}

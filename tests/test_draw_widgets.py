@@ -1,0 +1,98 @@
+"""Pictures and widgets: what the figure shows is checked through the numbers that made it."""
+import base64
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+import segcourse as sc
+
+
+def test_colorize_uses_voc_palette():
+    lab = np.array([[0, 1], [2, 255]])
+    rgb = sc.colorize(lab)
+    pal = np.asarray(sc.VOC_PALETTE, np.uint8).reshape(-1, 3)
+    assert rgb.shape == (2, 2, 3) and (rgb[0, 1] == pal[1]).all() and (rgb[1, 1] == pal[255]).all()
+    assert tuple(pal[1]) == (128, 0, 0) and tuple(pal[2]) == (0, 128, 0)
+
+
+def test_error_map_colours_each_pixel_by_its_outcome():
+    p = np.array([[1, 1], [0, 0]], bool)
+    t = np.array([[1, 0], [1, 0]], bool)
+    e = sc.error_map(p, t)
+    assert tuple(e[0, 0]) == sc.ERROR_COLORS["TP"] and tuple(e[0, 1]) == sc.ERROR_COLORS["FP"]
+    assert tuple(e[1, 0]) == sc.ERROR_COLORS["FN"] and tuple(e[1, 1]) == sc.ERROR_COLORS["TN"]
+    with pytest.raises(ValueError, match="target"):
+        sc.error_map(p, t[:1])
+
+
+def test_overlay_blends_only_labelled_pixels():
+    img = np.full((2, 2, 3), 255, np.uint8)
+    lab = np.array([[0, 1], [0, 0]])
+    out = sc.overlay(img, lab, alpha=1.0)
+    assert np.allclose(out[0, 0], 1.0) and np.allclose(out[0, 1], np.array([128, 0, 0]) / 255)
+    with pytest.raises(ValueError, match="labels"):
+        sc.overlay(img, np.zeros((3, 3), int))
+    with pytest.raises(ValueError, match="alpha"):
+        sc.overlay(img, lab, alpha=2)
+
+
+def test_draw_functions_draw_into_given_axes_and_return_artists():
+    fig, axes = plt.subplots(1, 4)
+    img = np.zeros((8, 8, 3), np.uint8)
+    inst = np.zeros((8, 8), int)
+    inst[1:4, 1:4] = 1
+    arts = [sc.draw_image(img, ax=axes[0]), sc.draw_labels(inst, ax=axes[1]),
+            sc.draw_instances(img, inst, np.array([2]), np.array([[1, 1, 4, 4.0]]),
+                              class_names=sc.CLASSES, ax=axes[2]),
+            sc.draw_confusion(np.eye(3, dtype=int) * 5, ax=axes[3])]
+    assert [a.axes for a in arts] == list(axes)
+    assert axes[2].texts[0].get_text() == "square"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="instance"):
+        sc.draw_instances(img, inst * 3, np.array([1]))
+
+
+def small_case():
+    images = torch.rand(3, 3, 16, 16)
+    targets = torch.zeros(3, 16, 16, dtype=torch.long)
+    targets[:, 4:12, 4:12] = 1
+    preds = targets.clone()
+    preds[1, 4:12, 4:8] = 0       # image 1 misses half of the square
+    preds[2, 0:2, 0:2] = 2
+    return images, targets, preds
+
+
+def test_iou_explorer_updates_artists_in_place():
+    images, targets, preds = small_case()
+    w = sc.iou_explorer(images, targets, preds, ("bg", "a", "b"), index=0, cls=1)
+    err_artist = w.figure.axes[1].images[0]
+    assert "IoU = TP/(TP+FP+FN) = 1.000" in w.readout.value
+    slider, dropdown = w.controls
+    slider.value = 1
+    assert w.figure.axes[1].images[0] is err_artist  # same artist, new data
+    assert "FN=32" in w.readout.value and "0.500" in w.readout.value
+    shown = np.asarray(err_artist.get_array())
+    assert (shown == sc.error_map(preds[1] == 1, targets[1] == 1)).all()
+    slider.value = 2
+    dropdown.value = 2            # image 2 predicts 4 pixels of class 2 that are not there
+    assert "TP=0  FP=4  FN=0" in w.readout.value and "= 0.000" in w.readout.value
+    assert not w.errors.outputs
+
+
+def test_figure_widget_has_a_static_fallback():
+    images, targets, preds = small_case()
+    w = sc.iou_explorer(images, targets, preds, ("bg", "a", "b"))
+    bundle = w._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"])[:4] == b"\x89PNG"
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("<iou_explorer: image=0")
+
+
+def test_iou_explorer_validates():
+    images, targets, preds = small_case()
+    with pytest.raises(ValueError, match="preds"):
+        sc.iou_explorer(images, targets, preds[:2], ("bg", "a", "b"))
+    with pytest.raises(ValueError, match="index"):
+        sc.iou_explorer(images, targets, preds, ("bg", "a", "b"), index=5)

@@ -1,0 +1,85 @@
+"""The notebook pipeline: pairs agree, every lesson has the lesson skeleton, lessons run offline."""
+import re
+import subprocess
+import sys
+
+import jupytext
+import nbformat
+import pytest
+
+from segcourse.notebooks import SLIDE_TYPES, check, clean, lesson_paths, metadata_problems
+
+LESSONS = lesson_paths()
+
+
+def test_there_are_lessons():
+    assert LESSONS and LESSONS[0].name.startswith("00_")
+
+
+def test_pairs_agree_and_are_clean_and_executed():
+    problems = check()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lesson_has_the_skeleton(path):
+    nb = jupytext.read(path)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "Learning objectives" in md
+    assert "## Summary" in md
+    assert re.search(r"arXiv:\d{4}\.\d{4,5}", md), "the summary cites papers by arXiv id"
+    assert "import segcourse as sc" in code
+    checks = re.findall(r"sc\.check\(\"(\d\d\.[a-z_]+)\"", code)
+    assert len(set(checks)) >= 2, "at least two auto-checked exercises"
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) >= 2 and all(c.metadata.get("jupyter", {}).get("source_hidden")
+                                       for c in solutions), "solutions live in hidden cells"
+    assert any("nav" in c.metadata.get("tags", []) for c in nb.cells)
+    assert not metadata_problems(nb, path.name)
+    slides = sum(c.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for c in nb.cells)
+    assert slides >= 8, "the lesson presents as several slides, not one"
+
+
+def test_metadata_check_catches_a_cell_without_slideshow():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# t", metadata={"slideshow": {"slide_type": "slide"}}),
+        nbformat.v4.new_code_cell("1")])
+    problems = metadata_problems(nb, "x")
+    assert len(problems) == 1 and "cell 1" in problems[0]
+    assert "-" in SLIDE_TYPES
+
+
+def test_clean_keeps_slides_tags_and_drops_widget_state():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "1", metadata={"slideshow": {"slide_type": "-"}, "tags": ["x"], "collapsed": False,
+                       "execution": {"iopub.status.busy": "2026"}})])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    out = clean(nb)
+    assert "widgets" not in out.metadata
+    assert out.cells[0].metadata == {"slideshow": {"slide_type": "-"}, "tags": ["x"]}
+
+
+def test_the_network_is_blocked_in_lesson_kernels(tmp_path, root):
+    """A kernel started like the lessons' (IPYTHONDIR=tests/ipython) cannot reach the network."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import urllib.request\n"
+                                  "urllib.request.urlopen('http://example.com', timeout=5)"),
+    ])
+    path = tmp_path / "net.ipynb"
+    nbformat.write(nb, path)
+    code = ("import nbformat, sys\nfrom segcourse.notebooks import execute\n"
+            f"nb = nbformat.read({str(path)!r}, 4)\n"
+            "try:\n    execute(nb, __import__('pathlib').Path('.'))\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert "NetworkBlocked" in res.stdout + res.stderr
+
+
+def test_loopback_stays_open_under_the_guard():
+    code = ("import socket, segcourse._netguard as g; g.block_network()\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n"
+            "c = socket.socket(); c.connect(s.getsockname()); print('ok')\n"
+            "try:\n    socket.getaddrinfo('example.com', 80)\nexcept g.NetworkBlocked:\n    print('blocked')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["ok", "blocked"]
