@@ -75,6 +75,16 @@ def _check_which_instance(answer):
     expected = {letter for letter, k in zip("ABCD", kinds) if k == "instance"}
     if isinstance(answer, str):
         answer = set(answer.replace(",", " ").upper().split())
-    return check_value(answer, expected, what="instance panels",
-                       hint="Hint: in an instance map two objects of the same class get different "
-                            "colours; in a semantic map they share their class's colour.")
+    if not isinstance(answer, (set, frozenset, list, tuple)):
+        return False, [f"expected a set of letters such as {{'A', 'B'}}, got {answer!r}"[:120]]
+    answer = {str(a).strip().upper() for a in answer}
+    if answer - set("ABCD"):
+        return False, [f"only the letters A-D name panels; got {sorted(answer - set('ABCD'))}"]
+    if answer == expected:
+        return check_value(answer, expected, what="instance panels")
+    right, wrong = len(answer & expected), len(answer - expected)
+    # say how far off the answer is without giving the letters away
+    return False, [f"{len(expected)} panels are instance maps: your set has {right} of them and "
+                   f"{wrong} semantic map(s)",
+                   "Hint: in an instance map two objects of the same class get different colours; "
+                   "in a semantic map they share their class's colour."]

@@ -21,11 +21,11 @@ def _conv(cin: int, cout: int, dilation: int = 1) -> nn.Sequential:
 class TinyFCN(nn.Module):
     """A fully convolutional net small enough to train in under a minute on two CPU cores.
 
-    Two 2x2 max-pools (output stride 4), then dilated 3x3 convs (rates 2, 4, 8) for a receptive
+    Three 2x2 max-pools (output stride 8), then dilated 3x3 convs (rates 1, 2, 4) for a receptive
     field that covers large objects, a 1x1 classifier, and bilinear upsampling back to (H, W).
     It is lesson 00's "real prediction"; later lessons build the real FCN and DeepLab.
 
-    forward: images (N, 3, H, W) with H, W divisible by 4 -> scores (N, num_classes, H, W).
+    forward: images (N, 3, H, W) with H, W divisible by 8 -> scores (N, num_classes, H, W).
     """
 
     def __init__(self, num_classes: int = 6, width: int = 16):
@@ -35,14 +35,15 @@ class TinyFCN(nn.Module):
         self.features = nn.Sequential(
             _conv(3, w), nn.MaxPool2d(2),
             _conv(w, 2 * w), nn.MaxPool2d(2),
-            _conv(2 * w, 4 * w), _conv(4 * w, 4 * w, 2), _conv(4 * w, 4 * w, 4), _conv(4 * w, 4 * w, 8),
+            _conv(2 * w, 4 * w), nn.MaxPool2d(2),
+            _conv(4 * w, 4 * w), _conv(4 * w, 4 * w, 2), _conv(4 * w, 4 * w, 4),
         )
         self.classifier = nn.Conv2d(4 * w, self.num_classes, 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = as_tensor(images, "images", ndim=4, kind="float")
-        if x.shape[1] != 3 or x.shape[2] % 4 or x.shape[3] % 4:
-            raise ValueError(f"images: expected shape (N, 3, H, W) with H and W divisible by 4, "
+        if x.shape[1] != 3 or x.shape[2] % 8 or x.shape[3] % 8:
+            raise ValueError(f"images: expected shape (N, 3, H, W) with H and W divisible by 8, "
                              f"got {tuple(x.shape)}")
         scores = self.classifier(self.features(x))
         return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)

@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 TEMPLATE = Path(__file__).with_name("templates") / "lesson.py"
 NOGUARD_DIR = ROOT / "tests" / "ipython"  # IPython profile whose startup file blocks the network
-SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+#: Allowed slide types. A continuation cell (stays on the current slide) carries an explicit
+#: ``null``: jupyterlab-slideshow hides cells marked "-" in deck mode, while nbconvert and RISE read
+#: ``null`` as "-" too, so ``null`` works in every presenter.
+SLIDE_TYPES = {"slide", "subslide", "fragment", None, "skip", "notes"}
 CELL_KEYS = {"slideshow", "tags", "jupyter"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 FORMATS = "ipynb,py:percent"
@@ -85,9 +88,14 @@ def metadata_problems(nb, name: str) -> list[str]:
     """Cells without slideshow metadata or with unknown slide types, and stray metadata."""
     problems = []
     for k, cell in enumerate(nb.cells):
-        st = cell.metadata.get("slideshow", {}).get("slide_type")
-        if st not in SLIDE_TYPES:
-            problems.append(f"{name}: cell {k} has slide_type {st!r}; expected one of {sorted(SLIDE_TYPES)}")
+        show = cell.metadata.get("slideshow")
+        if not isinstance(show, dict) or "slide_type" not in show:
+            problems.append(f"{name}: cell {k} has no slideshow.slide_type")
+        elif show["slide_type"] not in SLIDE_TYPES:
+            hint = " (use null for a continuation cell: jupyterlab-slideshow hides \"-\")" \
+                if show["slide_type"] == "-" else ""
+            problems.append(f"{name}: cell {k} has slide_type {show['slide_type']!r}; expected one of "
+                            f"{sorted(SLIDE_TYPES, key=str)}{hint}")
     if nb.cells and nb.cells[0].metadata.get("slideshow", {}).get("slide_type") != "slide":
         problems.append(f"{name}: the first cell must start a slide")
     if "widgets" in nb.metadata:

@@ -26,8 +26,13 @@ def new_figure(figsize=(8, 3.2), ncols: int = 1, nrows: int = 1):
     Returns ``(fig, axes)``; the canvas is ``fig.canvas``. Toolbar and header are hidden so the
     widget looks like a plain figure.
     """
+    import matplotlib
     from matplotlib.figure import Figure
-    from ipympl.backend_nbagg import Canvas, FigureManager
+
+    backend = matplotlib.rcParams["backend"]
+    from ipympl.backend_nbagg import Canvas, FigureManager  # importing ipympl switches pyplot's backend
+    if matplotlib.rcParams["backend"] != backend:
+        matplotlib.use(backend)  # ...so switch back: later plt figures stay static images
 
     fig = Figure(figsize=figsize, layout="constrained", dpi=90)
     canvas = Canvas(fig)

@@ -47,17 +47,17 @@ def test_metadata_check_catches_a_cell_without_slideshow():
         nbformat.v4.new_code_cell("1")])
     problems = metadata_problems(nb, "x")
     assert len(problems) == 1 and "cell 1" in problems[0]
-    assert "-" in SLIDE_TYPES
+    assert None in SLIDE_TYPES and "-" not in SLIDE_TYPES
 
 
 def test_clean_keeps_slides_tags_and_drops_widget_state():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "1", metadata={"slideshow": {"slide_type": "-"}, "tags": ["x"], "collapsed": False,
+        "1", metadata={"slideshow": {"slide_type": None}, "tags": ["x"], "collapsed": False,
                        "execution": {"iopub.status.busy": "2026"}})])
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     out = clean(nb)
     assert "widgets" not in out.metadata
-    assert out.cells[0].metadata == {"slideshow": {"slide_type": "-"}, "tags": ["x"]}
+    assert out.cells[0].metadata == {"slideshow": {"slide_type": None}, "tags": ["x"]}
 
 
 def test_the_network_is_blocked_in_lesson_kernels(tmp_path, root):

@@ -54,7 +54,7 @@ sc.seed_everything()
 #
 # What to do. The check says what is wrong; the solution is in the hidden cell below.
 
-# %% slideshow={"slide_type": "-"}
+# %% slideshow={"slide_type": null}
 def my_answer(x):
     raise NotImplementedError  # your code here
 

@@ -1,0 +1,55 @@
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01 and 03.
+
+Target: median <= 50 ms on 2 CPU cores. Run with
+``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
+Each round changes a control to a *new* value, so every round recomputes (no cached result).
+"""
+import itertools
+
+import pytest
+
+import segcourse as sc
+
+pytest.importorskip("pytest_benchmark")
+
+
+def _rounds(widget, control, values):
+    cycle = itertools.cycle(values)
+
+    def one_update():
+        control.value = next(cycle)      # observe -> compute -> set_data -> draw_idle
+        widget.figure.canvas.draw()      # the redraw itself
+    return one_update
+
+
+def test_receptive_field_explorer_update(benchmark):
+    import torch
+    torch.set_num_threads(2)
+    w = sc.receptive_field_explorer(sc.photo("chelsea"), layer="pool4")
+    _, sl_r, sl_c = w.controls
+    # alternate units of pool4 (deepest layer but one: a long backward pass)
+    benchmark.pedantic(_rounds(w, sl_c, [2, 5, 8, 11]), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs and w.state["layer"] == "pool4"
+
+
+def test_receptive_field_explorer_layer_change(benchmark):
+    import torch
+    torch.set_num_threads(2)
+    w = sc.receptive_field_explorer(sc.photo("chelsea"), layer="pool5")
+    dd, _, _ = w.controls
+    benchmark.pedantic(_rounds(w, dd, ["pool5", "conv5_3"]), rounds=10, iterations=1, warmup_rounds=1)
+    assert not w.errors.outputs
+
+
+def test_interpolation_explorer_update(benchmark):
+    w = sc.interpolation_explorer(method="transposed_bilinear", factor=2, pixel=(0, 3))
+    dd, _, _, sl_x = w.controls
+    benchmark.pedantic(_rounds(w, sl_x, [1, 4, 7, 10]), rounds=30, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+
+
+def test_interpolation_explorer_method_change(benchmark):
+    w = sc.interpolation_explorer(method="bilinear", factor=3, pixel=(4, 5))
+    dd = w.controls[0]
+    benchmark.pedantic(_rounds(w, dd, list(sc.INTERPOLATION_METHODS)), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
