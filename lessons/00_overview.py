@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 15.2
+#     seconds: 18.3
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
 #       \ \u5B9E\u4F8B\u7EA7\u522B instance level, IoU, mIoU, mask AP"
 #     title: Segmentation overview

@@ -52,7 +52,7 @@ TINY_FCN_EPOCHS = 30
 
 CHECKPOINTS: dict[str, CheckpointSpec] = {
     "tiny_fcn": CheckpointSpec(_build_tiny_fcn, _train_tiny_fcn,
-                               "TinyFCN (output stride 4, dilated) on the course scenes", ("00",)),
+                               "TinyFCN (output stride 8, dilated) on the course scenes", ("00",)),
 }
 
 
@@ -117,4 +117,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run as `python -m`, this file is a second module (__main__) with an empty registry; the
+    # package's own segcourse.checkpoints holds the checkpoints every lesson module registered.
+    from segcourse.checkpoints import main as _main
+    raise SystemExit(_main())

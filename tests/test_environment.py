@@ -16,12 +16,13 @@ def test_torchvision_ops_roi_align_runs_and_is_right():
     from torchvision.ops import nms, roi_align
 
     assert torch.__version__.startswith("2.13.0") and torchvision.__version__.startswith("0.28.0")
-    # Bilinear sampling of a linear ramp is exact: every sample equals its x coordinate (pixel
-    # centres at integers, aligned=True), so each 1x1 bin averages to the bin's centre x.
-    ramp = torch.arange(8.0).repeat(8, 1)[None, None]  # value = x
-    box = torch.tensor([[0, 1.0, 1.0, 5.0, 5.0]])  # x1, y1, x2, y2
+    # Bilinear sampling of a linear ramp is exact. With aligned=True a box coordinate x is the
+    # continuous position x, and pixel i (value i) has its centre at i + 0.5, so the ramp reads
+    # x - 0.5 there. The box [1, 5] splits into bins [1, 3] and [3, 5], centred at x = 2 and 4.
+    ramp = torch.arange(8.0).repeat(8, 1)[None, None]  # pixel (y, x) holds x
+    box = torch.tensor([[0, 1.0, 1.0, 5.0, 5.0]])  # batch index, x1, y1, x2, y2
     out = roi_align(ramp, box, output_size=(2, 2), spatial_scale=1.0, sampling_ratio=2, aligned=True)
-    assert torch.allclose(out[0, 0], torch.tensor([[1.5, 3.5], [1.5, 3.5]]) - 0.5)
+    assert torch.allclose(out[0, 0], torch.tensor([[2.0, 4.0], [2.0, 4.0]]) - 0.5)
     keep = nms(torch.tensor([[0, 0, 10, 10.0], [1, 1, 10, 10.0], [20, 20, 30, 30.0]]),
                torch.tensor([0.9, 0.8, 0.7]), 0.5)
     assert keep.tolist() == [0, 2]
