@@ -4,7 +4,13 @@ Lessons do ``import segcourse as sc`` and call everything from the top level. Th
 pure tensor code (``metrics``, ``scenes``, ``voc``, ``train``, ``models``), pictures
 (``draw``: ``draw_*(..., ax=None)``) and thin widget wiring (``widgets``).
 """
-from .seed import SEED, seed_everything
+import warnings as _warnings
+
+# torch's CPU build warns, on some backward passes, that TF32 needs an Intel GPU: irrelevant on a
+# CPU course, and it would land in the widgets' error areas in front of students.
+_warnings.filterwarnings("ignore", message=".*TF32 acceleration on top of oneDNN.*")
+
+from .seed import SEED, seed_everything  # noqa: E402
 from .scenes import CLASSES, Scene, render_scene, generate_dataset
 from .voc import (VOC_PALETTE, VOCSegmentation, coco_annotations, data_dir, load_scenes, load_split,
                   read_label_png, verify_manifest, write_label_png)
