@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 20.0
+#     seconds: 17.7
 #     terms: "\u70ED\u529B\u56FE heat map, \u5168\u5377\u79EF fully convolutional, convolutionalization,\
 #       \ sliding window \u6ED1\u52A8\u7A97\u53E3"
 #     title: Heat maps
@@ -104,28 +104,6 @@ for n_convs in reversed(sc.VGG16_LAYOUT):
     side = 2 * side + 2 * n_convs
 print(side)
 sc.check("02.crop_size", side)
-
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## Exercise 2 · fc6 as a kernel
-#
-# Write `fc_to_conv(weight, channels, k)`: a Linear weight of shape `(out, channels * k * k)`
-# (applied to `z.flatten(1)` with `z` of shape `(N, channels, k, k)`) -> the Conv2d weight
-# `(out, channels, k, k)` that computes the same thing.
-
-# %% slideshow={"slide_type": null}
-def fc_to_conv(weight, channels, k):
-    raise NotImplementedError  # your code here
-
-
-sc.check("02.fc_to_conv", fc_to_conv)
-
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def fc_to_conv_solution(weight, channels, k):
-    # flatten(1) orders (c, i, j) with j fastest, so a plain reshape inverts it
-    return weight.reshape(weight.shape[0], channels, k, k)
-
-
-sc.check("02.fc_to_conv", fc_to_conv_solution)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Training the classifier, on every crop at once
@@ -229,7 +207,7 @@ print(f"measured time ratio: {t_window / t_dense:.1f}")
 # $n^2$ crops while the dense pass grows only with the image area.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## Exercise 3 · How many cells?
+# ## Exercise 2 · How many cells?
 #
 # Write `heat_map_side(input_side, crop_size, stride)`: the number of heat-map cells along one side
 # when an unpadded classifier with crop side `crop_size` and total stride `stride` runs over an

@@ -16,14 +16,12 @@ The convolutionalization here is implemented for these model classes themselves
 """
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ._validate import as_tensor, check_choice, check_float, check_int
-from .seed import seed_everything
+from ._validate import as_tensor, check_choice, check_int
+from .train import fit
 
 __all__ = ["VGG16_LAYOUT", "VGG_WIDTHS", "HEATMAP_WIDTHS", "VGGBackbone", "VGGClassifier", "FCN", "FCN_VARIANTS",
            "center_crop", "fuse_scores", "block_targets", "pad_for_heat_map",
@@ -241,45 +239,13 @@ def train_heat_map_classifier(classifier: VGGClassifier, images: torch.Tensor, m
     if masks.shape != (images.shape[0], *images.shape[2:]):
         raise ValueError(f"masks: expected shape (N, H, W) = {(images.shape[0], *images.shape[2:])} "
                          f"to match images {tuple(images.shape)}, got {tuple(masks.shape)}")
-    epochs = check_int(epochs, "epochs", min_value=1)
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-    lr = check_float(lr, "lr", min_value=0.0)
-    gen = seed_everything(seed)
-    from tqdm.auto import tqdm
     targets = block_targets(masks, classifier.num_classes)
-    n = images.shape[0]
-    steps = (n + batch_size - 1) // batch_size
-    opt = torch.optim.Adam(classifier.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
-    history = {"loss": [], "seconds": 0.0, "steps": 0}
-    start = time.perf_counter()
-    classifier.train()
-    bar = tqdm(total=epochs * steps, desc=desc, disable=not progress, leave=True)
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=gen)
-        total = 0.0
-        for b in range(steps):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            x, y = images[idx], targets[idx]
-            if flip:
-                f = torch.rand(len(idx), generator=gen) < 0.5
-                x = torch.where(f[:, None, None, None], x.flip(-1), x)
-                y = torch.where(f[:, None, None, None], y.flip(-1), y)
-            scores = classifier.forward_dense(pad_for_heat_map(classifier, x))
-            loss = F.cross_entropy(scores, y)  # soft targets: class shares per crop
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-            history["steps"] += 1
-            bar.update(1)
-        history["loss"].append(total / n)
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
-    bar.close()
-    classifier.eval()
-    history["seconds"] = time.perf_counter() - start
-    return history
+
+    def loss_fn(x, y):  # soft targets: class shares per crop
+        return F.cross_entropy(classifier.forward_dense(pad_for_heat_map(classifier, x)), y)
+
+    return fit(classifier, images, targets, loss_fn, epochs=epochs, batch_size=batch_size, lr=lr,
+               weight_decay=weight_decay, seed=seed, flip=flip, progress=progress, desc=desc)
 
 
 def conv_macs(model: nn.Module, input_shape) -> int:

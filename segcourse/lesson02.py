@@ -7,7 +7,7 @@ import torch
 from ._validate import check_int
 from .exercises import Case, check_function, check_value, exercise
 
-__all__ = ["SLIDE_HEAT_MAP_TEXT", "slide_heat_map_rows", "slide_heat_map", "fc_to_conv_cases",
+__all__ = ["SLIDE_HEAT_MAP_TEXT", "slide_heat_map_rows", "slide_heat_map", 
            "heat_map_side_cases", "heat_map_side"]
 
 #: The heat-map grid of the slide "Heat map", verbatim (copied from an image: rows differ in length).
@@ -74,23 +74,6 @@ def slide_heat_map(width: int = 32) -> np.ndarray:
             row = row[left:left + width]
         out.append(row)
     return np.array(out, dtype=np.float64)
-
-
-# -- exercise 1: fc6 as a convolution ------------------------------------------------------------
-
-def fc_to_conv_cases() -> list:
-    """Cases for ``fc_to_conv(weight, channels, k)``: Linear weight (out, C*k*k) -> (out, C, k, k)."""
-    g = torch.Generator().manual_seed(2)
-    cases = []
-    for out, c, k in [(3, 2, 2), (4, 5, 3), (2, 1, 1), (6, 64, 2)]:
-        w = torch.randn(out, c * k * k, generator=g)
-        cases.append(Case(f"out={out}, C={c}, k={k}", (w.clone(), c, k), w.view(out, c, k, k).numpy()))
-    return cases
-
-
-@exercise("02.fc_to_conv", "fc6's weight as a convolution kernel")
-def _check_fc_to_conv(fn):
-    return check_function(fn, fc_to_conv_cases(), atol=0)
 
 
 # -- exercise 2: heat-map size -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ._validate import as_tensor, check_float, check_int
 from .seed import seed_everything
 
-__all__ = ["train_segmentation", "predict", "predict_proba"]
+__all__ = ["fit", "train_segmentation", "predict", "predict_proba"]
 
 
 def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, epochs: int,
@@ -33,13 +33,33 @@ def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tens
     if masks.shape != (images.shape[0], *images.shape[2:]):
         raise ValueError(f"masks: expected shape (N, H, W) = {(images.shape[0], *images.shape[2:])} "
                          f"to match images {tuple(images.shape)}, got {tuple(masks.shape)}")
+    return fit(model, images, masks.long(),
+               lambda x, y: F.cross_entropy(model(x), y, ignore_index=ignore_index),
+               epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+               flip=flip, progress=progress, desc=desc)
+
+
+def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, *, epochs: int,
+        batch_size: int = 16, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
+        flip: bool = True, progress: bool = True, desc: str = "training") -> dict:
+    """The seeded loop every course trainer shares: Adam, one-cycle schedule, tqdm progress bar.
+
+    inputs: (N, 3, H, W); targets: (N, ...) whose last axis is the image's x axis (``flip``
+    mirrors both, with a seeded coin per image). ``loss_fn(x_batch, y_batch) -> scalar loss``.
+    Each epoch visits the images in a seeded random order. Returns ``{"loss": [per-epoch mean],
+    "seconds": float, "steps": int}`` and leaves the model in eval mode.
+    """
     epochs = check_int(epochs, "epochs", min_value=1)
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     lr = check_float(lr, "lr", min_value=0.0)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn: expected a callable (x, y) -> loss, got {type(loss_fn).__name__}")
+    if targets.shape[0] != inputs.shape[0]:
+        raise ValueError(f"targets: expected {inputs.shape[0]} entries to match inputs, got {targets.shape[0]}")
     gen = seed_everything(seed)
     from tqdm.auto import tqdm
 
-    n = images.shape[0]
+    n = inputs.shape[0]
     steps_per_epoch = (n + batch_size - 1) // batch_size
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch,
@@ -53,12 +73,12 @@ def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tens
         total = 0.0
         for b in range(steps_per_epoch):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            x, y = images[idx], masks[idx].long()
+            x, y = inputs[idx], targets[idx]
             if flip:
                 f = torch.rand(len(idx), generator=gen) < 0.5
-                x = torch.where(f[:, None, None, None], x.flip(-1), x)
-                y = torch.where(f[:, None, None], y.flip(-1), y)
-            loss = F.cross_entropy(model(x), y, ignore_index=ignore_index)
+                x = torch.where(f.view(-1, *[1] * (x.ndim - 1)), x.flip(-1), x)
+                y = torch.where(f.view(-1, *[1] * (y.ndim - 1)), y.flip(-1), y)
+            loss = loss_fn(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
