@@ -13,9 +13,11 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 18.3
+#     seconds: 19.1
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
-#       \ \u5B9E\u4F8B\u7EA7\u522B instance level, IoU, mIoU, mask AP"
+#       \ \u5B9E\u4F8B\u7EA7\u522B instance level, \u4EA4\u5E76\u6BD4 IoU, \u5E73\u5747\
+#       \u4EA4\u5E76\u6BD4 mIoU, \u6DF7\u6DC6\u77E9\u9635 confusion matrix, \u63A9\u7801\
+#       \u5E73\u5747\u7CBE\u5EA6 mask AP"
 #     title: Segmentation overview
 # ---
 
@@ -23,13 +25,14 @@
 # # Lesson 00 · Segmentation overview (分割 Segmentation · 介绍)
 #
 # *Key terms: 分割 segmentation, 分类级别 class level (semantic segmentation), 实例级别 instance
-# level (instance segmentation), IoU, mIoU, mask AP*
+# level (instance segmentation), 交并比 IoU, 平均交并比 mIoU, 混淆矩阵 confusion matrix,
+# 掩码平均精度 mask AP*
 #
 # **Learning objectives.** After this lesson you can:
 # 1. say what semantic (分类级别) and instance (实例级别) segmentation output, as tensors;
 # 2. read the course dataset: images, class masks, instance masks, boxes, in the Pascal VOC layout;
-# 3. compute pixel accuracy, per-class IoU, mIoU and the boundary F-score from a confusion matrix,
-#    and explain why pixel accuracy flatters a bad model;
+# 3. compute pixel accuracy, per-class IoU and mIoU from a confusion matrix, and the boundary
+#    F-score from the label maps; explain why pixel accuracy flatters a bad model;
 # 4. explain mask AP, and why a semantic segmentation is not an instance segmentation;
 # 5. find your way through the rest of the course (the road map at the end).
 
@@ -87,7 +90,7 @@ for col, i in enumerate([0, 1, 2, 3]):
     sc.draw_instances(image, inst["instance"], inst["classes"], inst["boxes"], class_names=sc.CLASSES,
                       ax=axes[2, col], title=f"instance level: {len(inst['classes'])} objects")
 fig.legend(handles=sc.legend_patches({n: sc.VOC_PALETTE[k] for k, n in enumerate(sc.CLASSES)}),
-           loc="lower center", ncol=6, frameon=False)
+           loc="lower center", ncol=6, frameon=False, title="colours of the semantic row")
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -114,12 +117,13 @@ print("share of pixels per class:", {n: round(float(p), 3) for n, p in zip(sc.CL
 # ## Exercise 1 · Spot the instance maps
 #
 # Each panel below colours a scene's pixels by a label map, in the VOC palette. Two panels are
-# semantic maps (a colour per class) and two are instance maps (a colour per object). Which letters
-# are instance maps? Answer with a set such as `{"A", "B"}`.
+# semantic maps (a colour per class, as in the legend above) and two are instance maps (a colour per
+# object). Which letters are instance maps? Answer with a set such as `{"A", "B"}`. Hint: look for two
+# objects of the same shape, and compare the colours with the class legend above.
 
 # %% slideshow={"slide_type": null}
 panels, _ = sc.lesson00.quiz_panels()
-fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
 for ax, letter, labels in zip(axes, "ABCD", panels):
     sc.draw_labels(labels, ax=ax, title=letter)
 plt.show()
@@ -129,8 +133,9 @@ my_answer = set()  # your answer, e.g. {"A", "B"}
 sc.check("00.which_instance", my_answer)
 
 # %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution: in B and C two objects of the same shape have different colours, so each colour is an
-# object, not a class. In A and D every object of one shape shares a colour.
+# Solution: in B and C two objects of the same shape have different colours, and the colours do not
+# match the class legend, so each colour is an object, not a class. In A and D every object of one
+# shape shares its class's colour.
 sc.check("00.which_instance", {"B", "C"})
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -145,10 +150,19 @@ sc.check("00.which_instance", {"B", "C"})
 # $$\text{pixel accuracy} = \frac{\sum_c N_{cc}}{\sum_{ij} N_{ij}},\qquad
 # \mathrm{mIoU} = \frac{1}{|\mathcal{C}|}\sum_{c\in\mathcal{C}} \mathrm{IoU}_c$$
 #
-# where $\mathcal{C}$ are the classes present in the ground truth or the prediction.
-# The **boundary F-score** asks whether the *edges* are in the right place: a predicted boundary pixel
-# counts as correct if a true boundary pixel lies within $d$ pixels (precision), and vice versa (recall);
-# $F = 2PR/(P+R)$.
+# where $\mathcal{C}$ are the classes present in the ground truth or the prediction. As in Pascal VOC
+# and the FCN paper, the confusion matrix is summed over the **whole split** first, then IoU is taken:
+# averaging per-image mIoUs gives a different (and noisier) number.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### The boundary F-score (边界F值)
+#
+# IoU barely changes when an edge is one pixel off, so we also ask whether the *edges* are in the
+# right place. Boundary pixels are pixels with a 4-neighbour of another label (class-agnostic
+# contours of the whole map). A predicted boundary pixel is correct if a true boundary pixel lies within
+# $d$ pixels: that fraction is the precision $P$ (精确率); the fraction of true boundary pixels with a
+# predicted one within $d$ is the recall $R$ (召回率); $F = 2PR/(P+R)$, computed per image and averaged
+# over the images. A prediction with no boundary at all scores $F = 0$.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # `sc.confusion_matrix` counts with one `bincount`; here it is checked against the definition, a
@@ -195,8 +209,8 @@ sc.check("00.iou", iou_solution)
 # ## 3. Two predictions, measured
 #
 # * **Baseline**: predict background everywhere. It needs no training.
-# * **TinyFCN**: a small fully convolutional net (`sc.TinyFCN`: two pools, dilated convs; lessons 01-07
-#   explain every piece). Its checkpoint ships in `data/checkpoints/`, made by
+# * **TinyFCN**: a small fully convolutional net (`sc.TinyFCN`: three pools, so output stride 8, then
+#   dilated convs with rates 1, 2, 4; lessons 01-07 explain every piece). Its checkpoint ships in `data/checkpoints/`, made by
 #   `./course retrain tiny_fcn`. Below, one epoch of that training runs live, to show the loop; then
 #   we load the shipped weights.
 
@@ -205,6 +219,7 @@ demo = sc.TinyFCN(num_classes=len(sc.CLASSES))
 history = sc.train_segmentation(demo, train_images[:64], train_masks[:64], epochs=1, desc="one epoch, 64 images")
 
 # %% slideshow={"slide_type": null}
+print(f"mean loss of the live epoch: {history['loss'][0]:.3f}")
 net = sc.load_checkpoint("tiny_fcn")
 print("shipped checkpoint:", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in net.meta.items() if k != "seconds"})
 with torch.no_grad():
@@ -221,45 +236,73 @@ for name, (acc, miou, bf) in rows.items():
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The all-background baseline's pixel accuracy is exactly the share of background pixels in the
 # validation split, printed below; its mIoU is tiny because the only class it gets right is
-# background, and every object class scores IoU 0. **Pixel accuracy flatters a model that ignores
+# background (IoU = that share), and the five object classes score IoU 0, so mIoU = share / 6. **Pixel accuracy flatters a model that ignores
 # small classes; mIoU does not.** That is why segmentation papers report mIoU.
 
 # %% slideshow={"slide_type": null}
 bg_share = float((val_masks == 0).double().mean())
 print(f"background share of val pixels: {bg_share:.3f} = baseline pixel accuracy {rows['all background'][0]:.3f}")
+print(f"background share / 6 = {bg_share / 6:.3f} = baseline mIoU {rows['all background'][1]:.3f}")
 conf = sc.confusion_matrix(preds["TinyFCN"], val_masks, num_classes=len(sc.CLASSES))
 for name, v in zip(sc.CLASSES, sc.iou_per_class(conf)):
     print(f"IoU {name:10s} {float(v):.3f}")
 
 # %% slideshow={"slide_type": "subslide"}
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-sc.draw_confusion(conf, sc.CLASSES, ax=axes[0], title="TinyFCN on val (rows: truth, row-normalised)")
-i = 5
-sc.draw_overlay(val_images[i], preds["TinyFCN"][i], ax=axes[1], title=f"TinyFCN prediction, val image {i}")
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+sc.draw_confusion(conf, sc.CLASSES, ax=axes[0], title="TinyFCN on val (rows: truth)\ndiagonal = recall, not IoU")
+i = int(np.argmax([len(val.instances(k)["classes"]) for k in range(len(val))]))  # the busiest image
+sc.draw_overlay(val_images[i], val_masks[i], ax=axes[1], title=f"ground truth, val image {i}")
+sc.draw_overlay(val_images[i], preds["TinyFCN"][i], ax=axes[2], title="TinyFCN prediction")
+fig.legend(handles=sc.legend_patches({n: sc.VOC_PALETTE[k] for k, n in enumerate(sc.CLASSES) if k}),
+           loc="lower right", ncol=5, frameon=False)
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### Explore: where do the errors come from?
 #
 # Pick an image and a class. Green pixels are true positives, red false positives, blue false
-# negatives; the readout recomputes IoU from those three counts. Errors cluster at boundaries and on
-# small objects, which is what the skip architecture (lesson 04) and the CRF (lesson 05) go after.
+# negatives; the readout recomputes IoU from those three counts. First, where the wrong pixels are,
+# over the whole validation split:
 
 # %% slideshow={"slide_type": null}
-sc.iou_explorer(val_images, val_masks, preds["TinyFCN"], sc.CLASSES, index=5, cls=5)
+wrong = preds["TinyFCN"] != val_masks
+shape_mixup = wrong & (val_masks > 0) & (preds["TinyFCN"] > 0)
+edge = torch.zeros_like(val_masks, dtype=torch.bool)  # a 4-neighbour has another label
+edge[:, 1:] |= val_masks[:, 1:] != val_masks[:, :-1]
+edge[:, :-1] |= val_masks[:, 1:] != val_masks[:, :-1]
+edge[:, :, 1:] |= val_masks[:, :, 1:] != val_masks[:, :, :-1]
+edge[:, :, :-1] |= val_masks[:, :, 1:] != val_masks[:, :, :-1]
+near_edge = torch.nn.functional.max_pool2d(edge[:, None].float(), 5, 1, 2)[:, 0].bool()  # within 2 px
+print(f"wrong pixels: {int(wrong.sum())} ({float(wrong.double().mean()):.3f} of all)")
+print(f"  object pixels given another object class (shape confusions): {float(shape_mixup.sum() / wrong.sum()):.2f}")
+print(f"  within 2 px of a true boundary: {float((wrong & near_edge).sum() / wrong.sum()):.2f} "
+      f"(such pixels are {float(near_edge.double().mean()):.2f} of all pixels)")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# Most errors are **shape confusions**, a recognition problem: the network sees that an object is there
+# but not which shape it is (deeper, wider features and more data help: lessons 01-02, 06-08). Boundary
+# pixels are over-represented among the errors; sharpening them is what the skip architecture (lesson 04)
+# and the CRF (lesson 05) go after.
+
+# %% slideshow={"slide_type": null}
+biggest_class = int(torch.bincount(val_masks[i].flatten(), minlength=len(sc.CLASSES))[1:].argmax()) + 1
+sc.iou_explorer(val_images, val_masks, preds["TinyFCN"], sc.CLASSES, index=i, cls=biggest_class)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Instance metrics: mask AP
 #
-# An instance prediction is a list of (mask, class, score). Sort all predictions of a class by score;
-# a prediction is a **true positive** if its mask has IoU ≥ $t$ with a not-yet-matched true object of
-# its class. Sweeping the score threshold gives a precision-recall curve; **AP** is the area under it
-# (COCO: precision interpolated at 101 recall points), averaged over classes. COCO's headline "AP"
-# averages over $t \in \{0.50, 0.55, \dots, 0.95\}$; AP50 uses $t=0.5$ only. We compute it with
-# `pycocotools`, the reference implementation, through `sc.mask_ap`.
+# An instance prediction is a list of (mask, class, score). **Matching**, per image and class: take the
+# predictions in decreasing score; each is a **true positive** if its mask has IoU ≥ $t$ with a true
+# object of its class not matched yet, else a false positive. **Ranking**: pool the predictions of a
+# class over all images, sort by score, and trace precision and recall as the score threshold falls.
+# **AP** (平均精度) averages, over 101 recall levels $r$, the best precision at recall ≥ $r$, then over
+# classes. COCO's headline "AP" also averages over $t \in \{0.50, 0.55, \dots, 0.95\}$; AP50 and AP75 use
+# $t=0.5$ and $t=0.75$ only (at most 100 predictions per image). We compute it with `pycocotools`, the
+# reference implementation, through `sc.mask_ap`.
 #
-# A semantic network has no instances. The naive fix: each connected component of a class is an
-# object (`sc.semantic_to_instances`), scored by its mean class probability.
+# A semantic network has no instances. The naive fix: each connected component (连通域) of a class is
+# an object (`sc.semantic_to_instances`), scored by its mean class probability (components of the true
+# map all get score 1, so their ranking is a tie).
 
 # %% slideshow={"slide_type": null}
 gt, dt, n_true, n_comp = [], [], [], []
@@ -278,8 +321,8 @@ print("perfect semantic map + connected components:",
       {k: round(v, 3) for k, v in sc.mask_ap(gt, [sc.semantic_to_instances(m) for m in val_masks]).items()})
 n_true, n_comp = np.array(n_true), np.array(n_comp)
 print(f"true objects: {n_true.sum()}; components of the true semantic maps: {n_comp.sum()}")
-print(f"images with fewer components than objects (merges): {(n_comp < n_true).sum()} of {len(n_true)}; "
-      f"with more (an occluded object cut in two): {(n_comp > n_true).sum()}")
+print(f"images with net fewer components than objects (merges win): {(n_comp < n_true).sum()} of {len(n_true)}; "
+      f"with net more (objects cut in two by an occluder): {(n_comp > n_true).sum()}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Even a *perfect* semantic map gives AP below 1: touching objects of one class merge into a single
@@ -306,6 +349,7 @@ plt.show()
 #
 # Write `iou_from_confusion(conf)`: given a $C\times C$ confusion matrix (rows = truth, columns =
 # prediction), return the length-$C$ vector of IoUs. Use the formulas of section 2; no loops needed.
+# (Every class occurs in the test cases, so there is no 0/0.)
 
 # %% slideshow={"slide_type": null}
 def iou_from_confusion(conf):
@@ -362,6 +406,13 @@ sc.check("00.iou_from_confusion", iou_from_confusion_solution)
 # | atrous / dilated convolution | 多孔卷积 / 空洞卷积 | a convolution whose taps are spaced `rate` apart |
 # | receptive field | 感受野 | the input pixels that can affect one output unit |
 # | intersection over union | 交并比 | $\lvert P\cap G\rvert / \lvert P\cup G\rvert$ |
+# | mean IoU | 平均交并比 | IoU averaged over classes |
+# | confusion matrix | 混淆矩阵 | pixel counts, true class × predicted class |
+# | pixel accuracy | 像素准确率 | share of pixels labelled correctly |
+# | precision / recall | 精确率 / 召回率 | share of predictions that are right / of truths that are found |
+# | boundary F-score | 边界F值 | how well predicted edges match true edges |
+# | mask AP | 掩码平均精度 | area under the precision-recall curve of instance masks |
+# | connected component | 连通域 | a maximal set of touching pixels with one label |
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
@@ -370,8 +421,8 @@ sc.check("00.iou_from_confusion", iou_from_confusion_solution)
 #   (实例级别) a variable-length list of (mask, class, score).
 # - Metrics come from a confusion matrix: pixel accuracy is dominated by background; per-class IoU
 #   and mIoU are not. The boundary F-score measures edges; mask AP (pycocotools) measures instances.
-# - Connected components of a semantic map are not instances: touching objects merge, even with a
-#   perfect map, as the measured AP above shows.
+# - Connected components of a semantic map are not instances: touching objects merge and occluded
+#   objects fall apart, even with a perfect map, as the measured AP above shows.
 #
 # **References.** J. Long, E. Shelhamer, T. Darrell, *Fully Convolutional Networks for Semantic
 # Segmentation*, arXiv:1411.4038 (defines pixel accuracy, mean IU). M. Everingham et al., *The Pascal

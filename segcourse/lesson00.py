@@ -51,7 +51,8 @@ def quiz_panels(seed: int = 4):
     """Four label maps of scenes: two coloured by class, two by instance, in a fixed order.
 
     Returns ``(panels, kinds)``: panels is a list of (H, W) int label maps, kinds a list of
-    "semantic" or "instance". Chosen scenes have at least two instances of one class.
+    "semantic" or "instance". Chosen scenes have at least two instances of one class, each
+    with at least 150 visible pixels, so the duplicate shapes are easy to see.
     """
     from .scenes import render_scene
     panels, kinds = [], []
@@ -60,8 +61,8 @@ def quiz_panels(seed: int = 4):
     while len(panels) < 4:
         scene = render_scene(s)
         s += 1
-        _, counts = np.unique(scene.classes, return_counts=True)
-        if len(scene.classes) < 3 or counts.max() < 2:
+        big = scene.classes[scene.areas >= 150]  # duplicates must be big enough to recognise
+        if len(scene.classes) < 3 or len(big) == 0 or np.unique(big, return_counts=True)[1].max() < 2:
             continue
         kind = order[len(panels)]
         panels.append(scene.semantic if kind == "semantic" else scene.instance)

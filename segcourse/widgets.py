@@ -111,7 +111,7 @@ def iou_explorer(images, targets, preds, class_names, index: int = 0, cls: int =
     fig, (ax_img, ax_err) = new_figure((6.4, 3.4), ncols=2)
     t, p, tp, fp, fn, iou = counts(index, cls)
     im_img = draw_image(imgs[index], ax=ax_img, title=f"image {index}")
-    im_err = draw_error_map(p, t, ax=ax_err, title=f"class '{class_names[cls]}'")
+    im_err = draw_error_map(p, t, ax=ax_err, title=f"class '{class_names[cls]}': IoU {iou:.3f}")
     slider = w.IntSlider(value=index, min=0, max=imgs.shape[0] - 1, description="image",
                          continuous_update=True)
     dropdown = w.Dropdown(options=[(n, k) for k, n in enumerate(class_names)][1:], value=cls,
@@ -132,7 +132,7 @@ def iou_explorer(images, targets, preds, class_names, index: int = 0, cls: int =
             im_img.set_data(imgs[i].permute(1, 2, 0).numpy())
             im_err.set_data(error_map(p, t))
             ax_img.set_title(f"image {i}", fontsize=10)
-            ax_err.set_title(f"class '{class_names[c]}'", fontsize=10)
+            ax_err.set_title(f"class '{class_names[c]}': IoU {iou:.3f}", fontsize=10)
             show_numbers(tp, fp, fn, iou)
             fig.canvas.draw_idle()
 
