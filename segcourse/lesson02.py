@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ._validate import check_int
 from .exercises import Case, check_function, check_value, exercise
 
-__all__ = ["SLIDE_HEAT_MAP_TEXT", "slide_heat_map_rows", "slide_heat_map", 
+__all__ = ["SLIDE_HEAT_MAP_TEXT", "slide_heat_map_rows", "slide_heat_map",
            "heat_map_side_cases", "heat_map_side"]
 
 #: The heat-map grid of the slide "Heat map", verbatim (copied from an image: rows differ in length).

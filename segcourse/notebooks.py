@@ -25,7 +25,7 @@ __all__ = ["ROOT", "LESSONS", "lesson_paths", "build", "check", "clean", "SLIDE_
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 TEMPLATE = Path(__file__).with_name("templates") / "lesson.py"
-NOGUARD_DIR = ROOT / "tests" / "ipython"  # IPython profile whose startup file blocks the network
+NETGUARD_DIR = ROOT / "tests" / "ipython"  # IPython profile whose startup file blocks the network
 #: Allowed slide types. A continuation cell (stays on the current slide) carries an explicit
 #: ``null``: jupyterlab-slideshow hides cells marked "-" in deck mode, while nbconvert and RISE read
 #: ``null`` as "-" too, so ``null`` works in every presenter.
@@ -121,7 +121,7 @@ def clean(nb):
 
 def _kernel_env() -> dict:
     env = dict(os.environ)
-    env["IPYTHONDIR"] = str(NOGUARD_DIR)
+    env["IPYTHONDIR"] = str(NETGUARD_DIR)
     env.setdefault("PYTHONHASHSEED", "0")
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     return env

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import io
 
-import numpy as np
 
 from ._validate import as_array, as_tensor, check_int
 
