@@ -12,7 +12,7 @@ _warnings.filterwarnings("ignore", message=".*TF32 acceleration on top of oneDNN
 
 from .seed import SEED, seed_everything  # noqa: E402
 from .scenes import CLASSES, Scene, render_scene, generate_dataset
-from .voc import (VOC_PALETTE, VOCSegmentation, coco_annotations, data_dir, load_scenes, load_split,
+from .voc import (VOC_PALETTE, VOCSegmentation, coco_annotations, data_dir, load_scenes, load_split, render_scenes,
                   read_label_png, verify_manifest, write_label_png)
 from .metrics import (boundary_fscore, confusion_matrix, iou_per_class, mask_ap, mask_iou, mean_iou,
                       pixel_accuracy, segmentation_scores)

@@ -26,7 +26,7 @@ from .train import fit
 __all__ = ["VGG16_LAYOUT", "VGG_WIDTHS", "HEATMAP_WIDTHS", "VGGBackbone", "VGGClassifier", "FCN", "FCN_VARIANTS",
            "center_crop", "fuse_scores", "block_targets", "pad_for_heat_map",
            "heat_maps", "sliding_window", "train_heat_map_classifier", "conv_macs", "boundary_band",
-           "band_accuracy"]
+           "band_accuracy", "fcn_training_set", "stride_oracle"]
 
 #: Convolutions per block in VGG-16 (13 convs, a 2x2 max-pool after each block).
 VGG16_LAYOUT = (2, 2, 3, 3, 3)
@@ -398,6 +398,46 @@ class FCN(nn.Module):
         return F.interpolate(last, scale_factor=self.output_stride, mode="bilinear", align_corners=False)
 
 
+# -- what an output stride can express ---------------------------------------------------------
+
+def stride_oracle(masks: torch.Tensor, stride: int, num_classes: int, steps: int = 0,
+                  lr: float = 0.5) -> torch.Tensor:
+    """The ground truth as seen through an FCN head with output stride ``stride``: a score map on
+    the stride grid, upsampled by fixed bilinear interpolation (``F.interpolate``, as FCN's last
+    step), then argmax. No network: this is what a *perfect* recogniser could draw at that stride.
+
+    masks: (N, H, W) int class ids, H and W multiples of ``stride``. The score map starts as each
+    cell's class shares (one-hot masks averaged over ``stride`` x ``stride`` blocks); with
+    ``steps > 0`` the scores are then fitted to the truth by Adam on the pixel cross-entropy through
+    the same upsampling (sharper score maps, a tighter ceiling). Returns (N, H, W) int64 labels.
+    """
+    m = as_tensor(masks, "masks", ndim=3, kind="int").long()
+    stride = check_int(stride, "stride", min_value=1)
+    num_classes = check_int(num_classes, "num_classes", min_value=2)
+    steps = check_int(steps, "steps", min_value=0)
+    if m.shape[1] % stride or m.shape[2] % stride:
+        raise ValueError(f"masks: expected shape (N, H, W) with H, W multiples of {stride}, got {tuple(m.shape)}")
+    if (m < 0).any() or (m >= num_classes).any():
+        raise ValueError(f"masks: expected class ids in [0, {num_classes})")
+    onehot = F.one_hot(m, num_classes).permute(0, 3, 1, 2).float()
+    scores = F.avg_pool2d(onehot, stride) * 10.0
+
+    def up(z):
+        return F.interpolate(z, scale_factor=stride, mode="bilinear", align_corners=False)
+
+    if steps:
+        with torch.enable_grad():
+            z = scores.clone().requires_grad_(True)
+            opt = torch.optim.Adam([z], lr=lr)
+            for _ in range(steps):
+                loss = F.cross_entropy(up(z), m)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        scores = z.detach()
+    return up(scores).argmax(1)
+
+
 # -- boundary accuracy ---------------------------------------------------------------------------
 
 def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
@@ -440,10 +480,26 @@ def band_accuracy(pred: torch.Tensor, target: torch.Tensor, width: int) -> float
 
 #: Training budgets of the shipped checkpoints (the lessons rerun a few steps live).
 HEATMAP_EPOCHS = 4
-FCN_EPOCHS = 12
-#: The val mIoU the shipped FCN-8s is tested to reach. The course target was 0.85; at the shipped
-#: 12-epoch budget (about 55 s of training on 2 cores) it is not met (lesson 04 prints both).
-FCN8S_MIOU_CLAIM = 0.31
+#: The shipped FCNs train on the 320 shipped training scenes plus FCN_EXTRA_SCENES rendered in memory
+#: (``sc.render_scenes``, dataset seed 1, disjoint from the shipped val scenes), for FCN_EPOCHS epochs:
+#: about 5 minutes per net on 2 cores. On 320 scenes alone the nets overfit.
+FCN_EPOCHS = 15
+FCN_EXTRA_SCENES = 2240
+#: The benchmark's 60-second run: FCN-8s from scratch on the 320 shipped scenes for this many epochs
+#: (about 58 s on 2 cores). The course target, mIoU >= 0.85 in 60 s, is not reached (see
+#: tests/benchmarks/test_fcn_benchmarks.py and lesson 04's stride ceilings).
+FCN_SIXTY_SECOND_EPOCHS = 20
+#: The val mIoU the shipped FCN-8s is tested to reach (tests/test_fcn.py).
+FCN8S_MIOU_CLAIM = 0.66
+
+
+def fcn_training_set(progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shipped FCNs' training set: the 320 shipped training scenes, then FCN_EXTRA_SCENES more
+    rendered from dataset seed 1. Returns images (N, 3, 128, 128) float and masks (N, 128, 128) int64."""
+    from .voc import load_scenes, render_scenes
+    images, masks = load_scenes("train")
+    extra_images, extra_masks = render_scenes(FCN_EXTRA_SCENES, seed=1)
+    return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
 
 
 def _build_heatmap() -> nn.Module:
@@ -468,13 +524,13 @@ def _fcn_spec(variant: str):
         from .metrics import confusion_matrix, mean_iou
         from .train import predict, train_segmentation
         from .voc import load_scenes
-        images, masks = load_scenes("train")
+        images, masks = fcn_training_set()
         hist = train_segmentation(model, images, masks, epochs=FCN_EPOCHS, batch_size=16, lr=3e-3, seed=0,
                                   progress=progress, desc=f"fcn{variant}")
         val_images, val_masks = load_scenes("val")
         miou = mean_iou(confusion_matrix(predict(model, val_images), val_masks, num_classes=model.num_classes))
-        return {"epochs": FCN_EPOCHS, "final_loss": hist["loss"][-1], "seconds": hist["seconds"],
-                "val_miou": miou}
+        return {"epochs": FCN_EPOCHS, "train_scenes": int(images.shape[0]), "final_loss": hist["loss"][-1],
+                "seconds": hist["seconds"], "val_miou": miou}
     return build, train
 
 

@@ -11,6 +11,7 @@ exported slides show the figure where no widget can run.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
 
@@ -34,7 +35,7 @@ def new_figure(figsize=(8, 3.2), ncols: int = 1, nrows: int = 1):
         matplotlib.use(backend)  # ...so switch back: later plt figures stay static images
 
     fig = Figure(figsize=figsize, layout="constrained", dpi=90)
-    canvas = Canvas(fig)
+    canvas = _fast_png_canvas(Canvas)(fig)
     FigureManager(canvas, 0)
     canvas.header_visible = False
     canvas.footer_visible = False
@@ -43,6 +44,38 @@ def new_figure(figsize=(8, 3.2), ncols: int = 1, nrows: int = 1):
     canvas.capture_scroll = False
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes.ravel()
+
+
+@functools.cache
+def _fast_png_canvas(Canvas):
+    """ipympl's ``Canvas`` sending its redraws as PNGs compressed with zlib level 1, not PIL's default
+    6: encoding a 650x330 frame takes ~12 ms instead of ~36 ms for ~10% more bytes, and the browser
+    is on the same machine. The rest is matplotlib's ``FigureCanvasWebAggCore.get_diff_image``
+    (a full frame if the size changed or pixels are transparent, else only the changed pixels)."""
+
+    class FastPNGCanvas(Canvas):
+        def get_diff_image(self):
+            import numpy as np
+            from PIL import Image
+            if not self._png_is_old:
+                return None
+            pixels = np.asarray(self.get_renderer().buffer_rgba())
+            buff = pixels.view(np.uint32).squeeze(2)
+            if self._force_full or buff.shape != self._last_buff.shape or (pixels[:, :, 3] != 255).any():
+                self.set_image_mode("full")
+                output = buff
+            else:
+                self.set_image_mode("diff")
+                output = np.where(buff != self._last_buff, buff, 0)
+            self._last_buff = buff.copy()
+            self._force_full = False
+            self._png_is_old = False
+            with io.BytesIO() as png:
+                Image.fromarray(output.view(np.uint8).reshape(*output.shape, 4)).save(
+                    png, format="png", compress_level=1)
+                return png.getvalue()
+
+    return FastPNGCanvas
 
 
 def _widgets():

@@ -143,10 +143,15 @@ class ConeGradient:
 
 
 def _freeze_layout(fig) -> None:
-    """Run the constrained layout once, then keep the axes where they are: an update only changes
-    data, so re-running the layout on every redraw would cost time for nothing."""
+    """Run the constrained layout once, then keep the axes and their titles where they are: an
+    update only changes data, so re-running the layout (and matplotlib's automatic title placement,
+    which measures every tick label) on each redraw would cost time for nothing."""
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
+    for ax in fig.axes:
+        t = ax.title
+        if t.get_text():  # an explicit y switches the automatic placement off
+            ax.set_title(t.get_text(), y=t.get_position()[1], fontsize=t.get_fontsize())
 
 
 def mass_square_side(erf: np.ndarray, cy: float, cx: float, frac: float = 0.9) -> int:
@@ -224,18 +229,19 @@ def receptive_field_explorer(image, features=None, layer: str = "pool3", unit=No
         gy, gx = np.meshgrid(c, c, indexing="ij")
         return gx.ravel(), gy.ravel()
 
-    def overlay_rgba(erf):
-        rgba = np.zeros(erf.shape + (4,), np.float32)
-        rgba[..., 0] = 1.0
-        rgba[..., 1] = 0.15
-        rgba[..., 3] = np.clip(erf, 0, 1) ** 0.5 * 0.85
-        return rgba
+    base = photo.permute(1, 2, 0).numpy().astype(np.float32)
+    red = np.array([1.0, 0.15, 0.0], np.float32)
+
+    def photo_with_erf(erf):
+        """The photo with the effective RF blended over it in red: one (H, W, 3) uint8 image, so a
+        redraw resamples one picture instead of a photo plus a transparent overlay."""
+        a = (np.clip(erf, 0, 1) ** 0.5 * 0.85).astype(np.float32)[..., None]
+        return np.rint((base * (1 - a) + red * a) * 255).astype(np.uint8)
 
     erf, st = compute(layer, row, col)
     state.update(st)
     fig, (ax_img, ax_erf) = new_figure((7.2, 3.7), ncols=2)
-    draw_image(photo, ax=ax_img, title="photo, theoretical RF, stride grid")
-    im_over = ax_img.imshow(overlay_rgba(erf), interpolation="nearest")
+    im_over = draw_image(photo_with_erf(erf), ax=ax_img, title="photo + effective RF (red), RF box, unit grid")
     gx, gy = grid_points(rec)
     (grid,) = ax_img.plot(gx, gy, ".", ms=1.5, color="cyan", alpha=0.8)
     x0, y0, s = st["rf_box"]
@@ -289,7 +295,7 @@ def receptive_field_explorer(image, features=None, layer: str = "pool3", unit=No
             erf, st = compute(name, sl_r.value, sl_c.value)
             state.clear()
             state.update(st)
-            im_over.set_data(overlay_rgba(erf))
+            im_over.set_data(photo_with_erf(erf))
             im_erf.set_data(erf)
             gx, gy = grid_points(rec)
             grid.set_data(gx, gy)

@@ -96,3 +96,34 @@ def test_iou_explorer_validates():
         sc.iou_explorer(images, targets, preds[:2], ("bg", "a", "b"))
     with pytest.raises(ValueError, match="index"):
         sc.iou_explorer(images, targets, preds, ("bg", "a", "b"), index=5)
+
+
+def test_widget_canvas_sends_exact_full_then_diff_frames():
+    """The canvas's faster PNG encoding keeps matplotlib's protocol: a full frame first, then only the
+    changed pixels (others 0); decoded, both equal the rendered figure."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+    fig, (ax,) = sc.new_figure((2, 1.5))
+    im = ax.imshow(np.zeros((4, 4)), vmin=0, vmax=1, cmap="gray")
+    canvas = fig.canvas
+    modes = []
+    canvas.set_image_mode = modes.append
+
+    def frame():  # render (Agg only, nothing sent), then encode as the canvas would send it
+        FigureCanvasAgg.draw(canvas)
+        canvas._png_is_old = True
+        png = canvas.get_diff_image()
+        return np.asarray(Image.open(io.BytesIO(png))), np.asarray(canvas.get_renderer().buffer_rgba()).copy()
+
+    canvas._force_full = True
+    full, before = frame()
+    assert modes[-1] == "full" and np.array_equal(full, before)
+    data = np.zeros((4, 4))
+    data[1, 2] = 1.0
+    im.set_data(data)
+    diff, after = frame()
+    changed = (after != before).any(-1)
+    assert modes[-1] == "diff" and changed.any() and not changed.all()
+    assert np.array_equal(diff[changed], after[changed]) and (diff[~changed] == 0).all()

@@ -202,3 +202,58 @@ def test_fcn_checkpoints_meet_their_reported_miou(name, val):
     assert miou == pytest.approx(net.meta["val_miou"], abs=1e-4)
     if name == "fcn8s":
         assert miou >= fcn.FCN8S_MIOU_CLAIM
+
+
+def test_finer_nets_draw_better_boundaries(val):
+    """Lesson 04's summary: the finer nets gain near boundaries (boundary F-score 8s > 16s > 32s)."""
+    images, masks = val
+    bf = [sc.boundary_fscore(sc.predict(sc.load_checkpoint(f"fcn{v}"), images), masks, tolerance=2)
+          for v in ("32s", "16s", "8s")]
+    assert bf[0] < bf[1] < bf[2]
+
+
+# -- stride ceilings (lesson 04) --------------------------------------------------------------------
+
+def test_stride_oracle_exact_cases():
+    m = torch.randint(0, 4, (2, 16, 16), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(sc.stride_oracle(m, 1, 4), m)                    # stride 1: nothing is lost
+    const = torch.full((1, 32, 32), 3, dtype=torch.int64)
+    assert torch.equal(sc.stride_oracle(const, 8, 5), const)            # one class: drawn exactly
+    half = torch.zeros(1, 32, 32, dtype=torch.int64)
+    half[:, :, 16:] = 2                                                  # an edge on the grid lines
+    assert torch.equal(sc.stride_oracle(half, 8, 3), half)
+
+
+def test_stride_ceiling_falls_with_the_stride_and_fitting_raises_it(val):
+    _, masks = val
+    masks = masks[:24]
+
+    def miou(p):
+        return sc.mean_iou(sc.confusion_matrix(p, masks, num_classes=len(sc.CLASSES)))
+
+    shares = [miou(sc.stride_oracle(masks, s, len(sc.CLASSES))) for s in (32, 16, 8)]
+    assert shares[0] < shares[1] < shares[2] < 1
+    fitted = miou(sc.stride_oracle(masks, 16, len(sc.CLASSES), steps=30))
+    assert fitted > shares[1]
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: sc.stride_oracle(torch.zeros(1, 30, 32, dtype=torch.int64), 8, 3), ValueError, "multiples of 8"),
+    (lambda: sc.stride_oracle(torch.full((1, 8, 8), 3, dtype=torch.int64), 8, 3), ValueError, r"class ids in \[0, 3\)"),
+    (lambda: sc.stride_oracle(torch.zeros(8, 8, dtype=torch.int64), 8, 3), ValueError, "masks"),
+    (lambda: sc.stride_oracle(torch.zeros(1, 8, 8), 8, 3), TypeError, "masks"),
+    (lambda: sc.stride_oracle(torch.zeros(1, 8, 8, dtype=torch.int64), 8, 3, steps=-1), ValueError, "steps"),
+])
+def test_stride_oracle_validates(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_trained_nets_stay_below_their_fitted_stride_ceiling(val):
+    """Lesson 04: the fitted stride score maps are (close to) a ceiling no trained FCN-s exceeds."""
+    _, masks = val
+    C = len(sc.CLASSES)
+    for v in ("32s", "16s", "8s"):
+        fitted = sc.stride_oracle(masks, int(v[:-1]), C, steps=30)
+        ceiling = sc.mean_iou(sc.confusion_matrix(fitted, masks, num_classes=C))
+        assert sc.load_checkpoint(f"fcn{v}").meta["val_miou"] < ceiling

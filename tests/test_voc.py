@@ -243,3 +243,18 @@ def test_coco_annotations(vocroot):
     doc = {"images": [{"id": 1}], "categories": [], "annotations": []}
     (vocroot / "annotations/instances_val.json").write_text(json.dumps(doc))
     assert voc.coco_annotations(vocroot, "val") == doc
+
+
+def test_render_scenes_matches_the_generator_and_refuses_the_shipped_seed():
+    from segcourse.scenes import render_scene
+    images, masks = voc.render_scenes(3, seed=2, size=64)
+    assert images.shape == (3, 3, 64, 64) and images.dtype == torch.float32
+    assert masks.shape == (3, 64, 64) and masks.dtype == torch.int64
+    for k in range(3):
+        scene = render_scene(2 * 10**6 + k, 64)
+        assert np.array_equal(np.rint(images[k].permute(1, 2, 0).numpy() * 255).astype(np.uint8), scene.image)
+        assert np.array_equal(masks[k].numpy(), scene.semantic)
+    with pytest.raises(ValueError, match="seed"):
+        voc.render_scenes(3, seed=0)
+    with pytest.raises(ValueError, match="n"):
+        voc.render_scenes(0)

@@ -1,7 +1,9 @@
 """Benchmarks of lessons 02 and 04 (``./course bench``; not part of the unit tests).
 
-* FCN-8s: wall time of the shipped training schedule from scratch, and the val mIoU it reaches,
-  checked against the shipped checkpoint's reported mIoU (target of the course: >= 0.85 within 60 s).
+* FCN-8s in 60 s: from scratch on the 320 shipped training scenes for ``FCN_SIXTY_SECOND_EPOCHS``
+  epochs; records the training wall time and the val mIoU (course target: >= 0.85 within 60 s).
+* FCN-8s, shipped schedule: retrains the shipped checkpoint's schedule (about 5 minutes) and checks
+  it reaches the checkpoint's reported val mIoU; records the time it took.
 * Heat maps: sliding window (one classifier call per crop) vs one fully convolutional pass.
 """
 import time
@@ -18,23 +20,37 @@ def scenes():
     return sc.load_scenes("train"), sc.load_scenes("val")
 
 
-def test_fcn8s_training_time_to_reported_miou(benchmark, scenes):
+def _train_fcn8s(images, masks, val_images, val_masks, epochs):
+    sc.seed_everything(0)  # as `python -m segcourse.checkpoints fcn8s` does before building
+    model = sc.FCN("8s", num_classes=len(sc.CLASSES))
+    hist = sc.train_segmentation(model, images, masks, epochs=epochs, batch_size=16, lr=3e-3, seed=0,
+                                 progress=False)
+    conf = sc.confusion_matrix(sc.predict(model, val_images), val_masks, num_classes=len(sc.CLASSES))
+    return {"miou": sc.mean_iou(conf), "seconds": hist["seconds"]}
+
+
+def test_fcn8s_sixty_seconds(benchmark, scenes):
     (images, masks), (val_images, val_masks) = scenes
     result = {}
+    benchmark.pedantic(lambda: result.update(_train_fcn8s(images, masks, val_images, val_masks,
+                                                          fcn.FCN_SIXTY_SECOND_EPOCHS)),
+                       rounds=1, iterations=1)
+    benchmark.extra_info.update(val_miou=round(result["miou"], 4), train_seconds=round(result["seconds"], 1),
+                                epochs=fcn.FCN_SIXTY_SECOND_EPOCHS, train_scenes=int(images.shape[0]),
+                                target_miou=0.85, threads=torch.get_num_threads())
+    assert result["miou"] > 0.4  # far above chance; the 0.85 target itself is not reached
 
-    def run():
-        sc.seed_everything(0)  # as `python -m segcourse.checkpoints fcn8s` does before building
-        model = sc.FCN("8s", num_classes=len(sc.CLASSES))
-        hist = sc.train_segmentation(model, images, masks, epochs=fcn.FCN_EPOCHS, batch_size=16, lr=3e-3,
-                                     seed=0, progress=False)
-        conf = sc.confusion_matrix(sc.predict(model, val_images), val_masks, num_classes=len(sc.CLASSES))
-        result.update(miou=sc.mean_iou(conf), seconds=hist["seconds"])
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
+def test_fcn8s_shipped_schedule_time_to_reported_miou(benchmark, scenes):
+    _, (val_images, val_masks) = scenes
+    images, masks = fcn.fcn_training_set()
+    result = {}
+    benchmark.pedantic(lambda: result.update(_train_fcn8s(images, masks, val_images, val_masks, fcn.FCN_EPOCHS)),
+                       rounds=1, iterations=1)
     reported = sc.load_checkpoint("fcn8s").meta["val_miou"]
     benchmark.extra_info.update(val_miou=round(result["miou"], 4), reported_miou=round(reported, 4),
                                 train_seconds=round(result["seconds"], 1), epochs=fcn.FCN_EPOCHS,
-                                threads=torch.get_num_threads())
+                                train_scenes=int(images.shape[0]), threads=torch.get_num_threads())
     assert result["miou"] >= reported - 1e-3
 
 
