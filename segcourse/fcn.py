@@ -348,8 +348,9 @@ class FCN(nn.Module):
       (1x1 conv on pool4, zero init) -> stride 16, then fixed bilinear 16x.
     * 8s: the same once more with ``score_pool3`` -> stride 8, then fixed bilinear 8x.
 
-    Zero-initialised skip scores mean a fresh 16s/8s starts out computing exactly its coarser
-    parent's prediction. forward: images (N, 3, H, W), H and W multiples of 32 -> (N, C, H, W).
+    Zero-initialised skip scores mean a fresh 16s/8s has exactly its coarser parent's stride-32
+    scores, upsampled 2x (4x) bilinearly: nearly, not exactly, the parent's output, since repeated
+    2x bilinear steps differ from one large bilinear step. forward: images (N, 3, H, W), H and W multiples of 32 -> (N, C, H, W).
     """
 
     def __init__(self, variant: str = "8s", num_classes: int = 6, widths=VGG_WIDTHS, fc_width: int = 128,

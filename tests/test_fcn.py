@@ -249,11 +249,27 @@ def test_stride_oracle_validates(call, exc, match):
         call()
 
 
-def test_trained_nets_stay_below_their_fitted_stride_ceiling(val):
-    """Lesson 04: the fitted stride score maps are (close to) a ceiling no trained FCN-s exceeds."""
+@pytest.fixture(scope="module")
+def fitted_ceilings(val):
+    """Lesson 04's fitted stride ceilings on val: {"32s": mIoU, "16s": ..., "8s": ...}."""
     _, masks = val
     C = len(sc.CLASSES)
-    for v in ("32s", "16s", "8s"):
-        fitted = sc.stride_oracle(masks, int(v[:-1]), C, steps=30)
-        ceiling = sc.mean_iou(sc.confusion_matrix(fitted, masks, num_classes=C))
+    return {v: sc.mean_iou(sc.confusion_matrix(sc.stride_oracle(masks, int(v[:-1]), C, steps=30), masks,
+                                               num_classes=C)) for v in ("32s", "16s", "8s")}
+
+
+def test_trained_nets_stay_below_their_fitted_stride_ceiling(fitted_ceilings):
+    """Lesson 04: the fitted stride score maps are (close to) a ceiling no trained FCN-s exceeds."""
+    for v, ceiling in fitted_ceilings.items():
         assert sc.load_checkpoint(f"fcn{v}").meta["val_miou"] < ceiling
+
+
+def test_lesson04_claims_about_where_the_skips_help(val, fitted_ceilings):
+    """Lesson 04: the 8s-32s accuracy gap is larger within a few pixels of the boundaries than far
+    out, and the finer nets use a smaller share of their (larger) stride ceilings."""
+    images, masks = val
+    preds = {v: sc.predict(sc.load_checkpoint(f"fcn{v}"), images) for v in ("32s", "8s")}
+    gap = {w: sc.band_accuracy(preds["8s"], masks, w) - sc.band_accuracy(preds["32s"], masks, w) for w in (2, 16)}
+    assert gap[2] > gap[16] > 0
+    share = {v: sc.load_checkpoint(f"fcn{v}").meta["val_miou"] / fitted_ceilings[v] for v in ("32s", "8s")}
+    assert share["8s"] < share["32s"]
