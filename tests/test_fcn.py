@@ -193,6 +193,18 @@ def test_heatmap_checkpoint_agrees_with_sliding_window(val):
     assert sc.checkpoint_path("vgg_heatmap").stat().st_size < 2 * 2**20
 
 
+def test_heatmap_classifier_finds_and_names_shapes(val):
+    """Lesson 02: the shipped classifier beats the all-background baseline, and on crops dominated
+    by a shape it names the right one well above guessing among the five shapes."""
+    images, masks = val
+    heat = sc.heat_maps(sc.load_checkpoint("vgg_heatmap"), images)
+    share = sc.block_targets(masks, len(sc.CLASSES))
+    right = heat.argmax(1) == share.argmax(1)
+    is_object = share.argmax(1) != 0
+    assert float(right.double().mean()) > float((~is_object).double().mean()) + 0.03
+    assert float(right[is_object].double().mean()) > 2 / (len(sc.CLASSES) - 1)
+
+
 @pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s"])
 def test_fcn_checkpoints_meet_their_reported_miou(name, val):
     images, masks = val
