@@ -14,8 +14,8 @@ from .seed import SEED, seed_everything  # noqa: E402
 from .scenes import CLASSES, Scene, render_scene, generate_dataset
 from .voc import (VOC_PALETTE, VOCSegmentation, coco_annotations, data_dir, load_scenes, load_split, render_scenes,
                   read_label_png, verify_manifest, write_label_png)
-from .metrics import (boundary_fscore, confusion_matrix, iou_per_class, mask_ap, mask_iou, mean_iou,
-                      pixel_accuracy, segmentation_scores)
+from .metrics import (band_accuracy, boundary_band, boundary_fscore, confusion_matrix, iou_per_class, mask_ap,
+                      mask_iou, mean_iou, pixel_accuracy, segmentation_scores)
 from .photos import PHOTOS, photo
 from .models import TinyFCN
 from .train import predict, predict_proba, train_segmentation

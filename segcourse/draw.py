@@ -16,11 +16,6 @@ __all__ = ["colorize", "overlay", "error_map", "ERROR_COLORS", "draw_image", "dr
 ERROR_COLORS = {"TP": (46, 160, 67), "FP": (214, 39, 40), "FN": (31, 119, 180), "TN": (235, 235, 235)}
 
 
-def _palette() -> np.ndarray:
-    from .voc import VOC_PALETTE
-    return np.asarray(VOC_PALETTE, dtype=np.uint8).reshape(-1, 3)
-
-
 def _to_rgb(image) -> np.ndarray:
     """(H, W, 3) uint8 or float in [0, 1], or (3, H, W) float tensor -> (H, W, 3) float in [0, 1]."""
     img = as_array(image, "image", ndim=3)
@@ -37,8 +32,8 @@ def _to_rgb(image) -> np.ndarray:
 
 def colorize(labels) -> np.ndarray:
     """Label map (H, W) int -> (H, W, 3) uint8 in the Pascal VOC palette (255 = void, cream)."""
-    lab = as_array(labels, "labels", ndim=2, kind="int", min_value=0, max_value=255)
-    return _palette()[lab.astype(np.int64)]
+    from .voc import colorize_labels
+    return colorize_labels(labels)
 
 
 def overlay(image, labels, alpha: float = 0.5) -> np.ndarray:

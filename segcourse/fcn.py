@@ -16,17 +16,20 @@ The convolutionalization here is implemented for these model classes themselves
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from ._validate import as_tensor, check_choice, check_int
-from .train import fit
+from .geometry import bilinear_upsampler
+from .train import fit, paired_masks, predict_proba
 
 __all__ = ["VGG16_LAYOUT", "VGG_WIDTHS", "HEATMAP_WIDTHS", "VGGBackbone", "VGGClassifier", "FCN", "FCN_VARIANTS",
            "center_crop", "fuse_scores", "block_targets", "pad_for_heat_map",
-           "heat_maps", "sliding_window", "train_heat_map_classifier", "conv_macs", "boundary_band",
-           "band_accuracy", "fcn_training_set", "stride_oracle"]
+           "heat_maps", "sliding_window", "train_heat_map_classifier", "conv_macs", "fcn_training_set",
+           "stride_oracle"]
 
 #: Convolutions per block in VGG-16 (13 convs, a 2x2 max-pool after each block).
 VGG16_LAYOUT = (2, 2, 3, 3, 3)
@@ -38,10 +41,7 @@ FCN_VARIANTS = ("32s", "16s", "8s")
 
 
 def _images(x, name: str = "images") -> torch.Tensor:
-    t = as_tensor(x, name, ndim=4, kind="float")
-    if t.shape[1] != 3:
-        raise ValueError(f"{name}: expected shape (N, 3, H, W), got {tuple(t.shape)}")
-    return t
+    return as_tensor(x, name, shape=("N", 3, "H", "W"), kind="float")
 
 
 class VGGBackbone(nn.Module):
@@ -73,7 +73,10 @@ class VGGBackbone(nn.Module):
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, images: torch.Tensor) -> list:
-        x = _images(images)
+        return self._pools(_images(images))
+
+    def _pools(self, x: torch.Tensor) -> list:
+        """``forward`` without the input check, for callers that have already checked ``x``."""
         outs = []
         for block in self.blocks:
             x = block(x)
@@ -119,7 +122,7 @@ class VGGClassifier(nn.Module):
         if x.shape[-2:] != (self.crop_size, self.crop_size):
             raise ValueError(f"crops: expected shape (N, 3, {self.crop_size}, {self.crop_size}), "
                              f"got {tuple(x.shape)}")
-        f = self.features(x)[-1].flatten(1)  # (N, C5 * k * k), index c*k*k + i*k + j
+        f = self.features._pools(x)[-1].flatten(1)  # (N, C5 * k * k), index c*k*k + i*k + j
         return self.fc8(F.relu(self.fc7(F.relu(self.fc6(f)))))
 
     def conv_weights(self) -> list:
@@ -134,7 +137,7 @@ class VGGClassifier(nn.Module):
         if min(x.shape[-2:]) < self.crop_size:
             raise ValueError(f"images: expected shape (N, 3, H, W) with H, W >= {self.crop_size} "
                              f"(the crop size), got {tuple(x.shape)}")
-        f = self.features(x)[-1]
+        f = self.features._pools(x)[-1]
         (w6, b6), (w7, b7), (w8, b8) = self.conv_weights()
         return F.conv2d(F.relu(F.conv2d(F.relu(F.conv2d(f, w6, b6)), w7, b7)), w8, b8)
 
@@ -170,11 +173,8 @@ def pad_for_heat_map(classifier: VGGClassifier, images: torch.Tensor) -> torch.T
 @torch.no_grad()
 def heat_maps(classifier: VGGClassifier, images: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
     """One fully convolutional pass: images (N, 3, H, W) -> class probabilities (N, C, H/32, W/32)."""
-    padded = pad_for_heat_map(classifier, images)
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-    classifier.eval()
-    return torch.cat([classifier.forward_dense(padded[i:i + batch_size]).softmax(1)
-                      for i in range(0, padded.shape[0], batch_size)])
+    return predict_proba(classifier, pad_for_heat_map(classifier, images), batch_size,
+                         forward=classifier.forward_dense)
 
 
 @torch.no_grad()
@@ -185,8 +185,6 @@ def sliding_window(classifier: VGGClassifier, images: torch.Tensor, batch_size: 
     (32 i, 32 j) of the padded image). Slow on purpose: one classifier call per crop.
     """
     padded = pad_for_heat_map(classifier, images)
-    batch_size = check_int(batch_size, "batch_size", min_value=1)
-    classifier.eval()
     n, _, hp, wp = padded.shape
     s, c = classifier.stride, classifier.crop_size
     h, w = (hp - c) // s + 1, (wp - c) // s + 1
@@ -194,8 +192,7 @@ def sliding_window(classifier: VGGClassifier, images: torch.Tensor, batch_size: 
     for i in range(h):
         for j in range(w):
             crops = padded[:, :, i * s:i * s + c, j * s:j * s + c]
-            out[:, :, i, j] = torch.cat([classifier(crops[b:b + batch_size]).softmax(1)
-                                         for b in range(0, n, batch_size)])
+            out[:, :, i, j] = predict_proba(classifier, crops, batch_size)
     return out
 
 
@@ -235,11 +232,7 @@ def train_heat_map_classifier(classifier: VGGClassifier, images: torch.Tensor, m
     if not isinstance(classifier, VGGClassifier):
         raise TypeError(f"classifier: expected a VGGClassifier, got {type(classifier).__name__}")
     images = _images(images)
-    masks = as_tensor(masks, "masks", kind="int")
-    if masks.shape != (images.shape[0], *images.shape[2:]):
-        raise ValueError(f"masks: expected shape (N, H, W) = {(images.shape[0], *images.shape[2:])} "
-                         f"to match images {tuple(images.shape)}, got {tuple(masks.shape)}")
-    targets = block_targets(masks, classifier.num_classes)
+    targets = block_targets(paired_masks(images, masks), classifier.num_classes)
 
     def loss_fn(x, y):  # soft targets: class shares per crop
         return F.cross_entropy(classifier.forward_dense(pad_for_heat_map(classifier, x)), y)
@@ -283,17 +276,6 @@ def conv_macs(model: nn.Module, input_shape) -> int:
 
 # -- FCN-32s / 16s / 8s -------------------------------------------------------------------------
 
-def _bilinear_kernel(factor: int) -> torch.Tensor:
-    """The (2f - f % 2) square bilinear upsampling filter FCN uses to initialise its transposed
-    convolutions; factor 2 gives the slide's 4x4 matrix, outer([.25, .75, .75, .25]) with itself."""
-    f = check_int(factor, "factor", min_value=1)
-    size = 2 * f - f % 2
-    center = f - 1 if size % 2 == 1 else f - 0.5
-    og = torch.arange(size, dtype=torch.float64)
-    k1 = 1 - (og - center).abs() / f
-    return torch.outer(k1, k1).float()
-
-
 def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Crop ``x`` (N, C, H, W) to the spatial size of ``like`` (.., h, w), centred (Caffe's Crop)."""
     x = as_tensor(x, "x", ndim=4)
@@ -317,16 +299,6 @@ def fuse_scores(upsampled: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"skip: expected shape (N, C, H, W) = ({up.shape[0]}, {up.shape[1]}, H, W) "
                          f"to match upsampled {tuple(up.shape)}, got {tuple(skip.shape)}")
     return center_crop(up, skip) + skip
-
-
-def _up2(channels: int) -> nn.ConvTranspose2d:
-    """2x transposed convolution initialised to bilinear interpolation (one filter per class)."""
-    up = nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1, bias=False)
-    with torch.no_grad():
-        up.weight.zero_()
-        for c in range(channels):
-            up.weight[c, c] = _bilinear_kernel(2)
-    return up
 
 
 def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
@@ -370,10 +342,10 @@ class FCN(nn.Module):
         self.score_fr = nn.Conv2d(fc_width, self.num_classes, 1)
         if self.variant in ("16s", "8s"):
             self.score_pool4 = _zero_conv(w[3], self.num_classes)
-            self.up_fr = _up2(self.num_classes)
+            self.up_fr = bilinear_upsampler(2, self.num_classes)
         if self.variant == "8s":
             self.score_pool3 = _zero_conv(w[2], self.num_classes)
-            self.up_pool4 = _up2(self.num_classes)
+            self.up_pool4 = bilinear_upsampler(2, self.num_classes)
 
     @property
     def output_stride(self) -> int:
@@ -385,7 +357,7 @@ class FCN(nn.Module):
         if x.shape[2] % 32 or x.shape[3] % 32:
             raise ValueError(f"images: expected shape (N, 3, H, W) with H and W multiples of 32, "
                              f"got {tuple(x.shape)}")
-        pools = self.backbone(x)
+        pools = self.backbone._pools(x)
         maps = {"stride32": self.score_fr(self.fc7(self.fc6(pools[4])))}
         if self.variant in ("16s", "8s"):
             maps["stride16"] = fuse_scores(self.up_fr(maps["stride32"]), self.score_pool4(pools[3]))
@@ -412,16 +384,12 @@ def stride_oracle(masks: torch.Tensor, stride: int, num_classes: int, steps: int
     ``steps > 0`` the scores are then fitted to the truth by Adam on the pixel cross-entropy through
     the same upsampling (sharper score maps, a tighter ceiling). Returns (N, H, W) int64 labels.
     """
-    m = as_tensor(masks, "masks", ndim=3, kind="int").long()
-    stride = check_int(stride, "stride", min_value=1)
-    num_classes = check_int(num_classes, "num_classes", min_value=2)
     steps = check_int(steps, "steps", min_value=0)
-    if m.shape[1] % stride or m.shape[2] % stride:
-        raise ValueError(f"masks: expected shape (N, H, W) with H, W multiples of {stride}, got {tuple(m.shape)}")
-    if (m < 0).any() or (m >= num_classes).any():
+    stride = check_int(stride, "stride", min_value=1)
+    m = as_tensor(masks, "masks", ndim=3, kind="int").long()
+    if (m < 0).any() or (m >= check_int(num_classes, "num_classes", min_value=2)).any():
         raise ValueError(f"masks: expected class ids in [0, {num_classes})")
-    onehot = F.one_hot(m, num_classes).permute(0, 3, 1, 2).float()
-    scores = F.avg_pool2d(onehot, stride) * 10.0
+    scores = block_targets(m, num_classes, stride, ignore_index=-1) * 10.0  # -1: no pixel is void
 
     def up(z):
         return F.interpolate(z, scale_factor=stride, mode="bilinear", align_corners=False)
@@ -437,44 +405,6 @@ def stride_oracle(masks: torch.Tensor, stride: int, num_classes: int, steps: int
                 opt.step()
         scores = z.detach()
     return up(scores).argmax(1)
-
-
-# -- boundary accuracy ---------------------------------------------------------------------------
-
-def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
-    """Pixels within ``width`` pixels (chessboard distance) of a class boundary.
-
-    mask (H, W) or (N, H, W) int -> bool of the same shape. A boundary pixel has a 4-neighbour of
-    another class; the band dilates those pixels by ``width`` (``width=0``: the boundary itself).
-    """
-    m = as_tensor(mask, "mask", ndim=(2, 3), kind="int").long()
-    width = check_int(width, "width", min_value=0)
-    squeeze = m.ndim == 2
-    m = m[None] if squeeze else m
-    edge = torch.zeros_like(m, dtype=torch.bool)
-    dy = m[:, 1:, :] != m[:, :-1, :]
-    dx = m[:, :, 1:] != m[:, :, :-1]
-    edge[:, 1:, :] |= dy
-    edge[:, :-1, :] |= dy
-    edge[:, :, 1:] |= dx
-    edge[:, :, :-1] |= dx
-    band = F.max_pool2d(edge[:, None].float(), 2 * width + 1, stride=1, padding=width)[:, 0] > 0
-    return band[0] if squeeze else band
-
-
-def band_accuracy(pred: torch.Tensor, target: torch.Tensor, width: int) -> float:
-    """Pixel accuracy inside the band of ``width`` pixels around the true boundaries (a "trimap").
-
-    pred, target: (N, H, W) or (H, W) int class maps of the same shape.
-    """
-    p = as_tensor(pred, "pred", ndim=(2, 3), kind="int")
-    t = as_tensor(target, "target", ndim=(2, 3), kind="int")
-    if p.shape != t.shape:
-        raise ValueError(f"pred: expected the shape of target {tuple(t.shape)}, got {tuple(p.shape)}")
-    band = boundary_band(t, width)
-    if not band.any():
-        raise ValueError("target: has no class boundary, so the band is empty")
-    return float((p[band] == t[band]).double().mean())
 
 
 # -- shipped checkpoints ---------------------------------------------------------------------------
@@ -495,9 +425,13 @@ FCN_SIXTY_SECOND_EPOCHS = 20
 FCN8S_MIOU_CLAIM = 0.66
 
 
+@functools.lru_cache(maxsize=1)
 def fcn_training_set() -> tuple[torch.Tensor, torch.Tensor]:
     """The shipped FCNs' training set: the 320 shipped training scenes, then FCN_EXTRA_SCENES more
-    rendered from dataset seed 1. Returns images (N, 3, 128, 128) float and masks (N, 128, 128) int64."""
+    rendered from dataset seed 1. Returns images (N, 3, 128, 128) float and masks (N, 128, 128) int64.
+
+    Built once per process (``./course retrain`` trains four nets on it); callers must not modify it.
+    """
     from .voc import load_scenes, render_scenes
     images, masks = load_scenes("train")
     extra_images, extra_masks = render_scenes(FCN_EXTRA_SCENES, seed=1)

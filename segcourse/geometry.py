@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -371,5 +372,19 @@ def interpolation_weights(method: str, factor: int, input_size: tuple[int, int],
     return out.permute(1, 2, 0).reshape(out.shape[1], out.shape[2], H, W)
 
 
-from .widgets_geometry import (interpolation_explorer, mass_square_side, prepare_photo,  # noqa: E402
+def mass_square_side(erf: np.ndarray, cy: float, cx: float, frac: float = 0.9) -> int:
+    """Side (pixels) of the smallest square centred on (cy, cx) holding ``frac`` of ``erf``'s mass."""
+    total = erf.sum()
+    if total <= 0:
+        return 0
+    yy, xx = np.indices(erf.shape)
+    cheb = np.maximum(np.abs(yy - cy), np.abs(xx - cx))
+    order = np.argsort(cheb, axis=None)
+    cum = np.cumsum(erf.ravel()[order])
+    k = int(np.searchsorted(cum, frac * total))
+    r = cheb.ravel()[order][min(k, cum.size - 1)]
+    return int(round(2 * r + 1))
+
+
+from .widgets_geometry import (interpolation_explorer, prepare_photo,  # noqa: E402
                                receptive_field_explorer)

@@ -30,7 +30,7 @@ def _check_fuse(fn):
 
 def boundary_cases() -> list:
     """Cases for ``boundary_pixels(mask)``: pixels with a 4-neighbour of another class."""
-    from .fcn import boundary_band
+    from .metrics import boundary_band
     a = np.zeros((6, 6), np.int64)
     a[2:4, 2:4] = 1
     b = np.zeros((5, 7), np.int64)

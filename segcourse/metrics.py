@@ -25,6 +25,7 @@ import torch
 from ._validate import as_tensor, check_float, check_int
 
 __all__ = [
+    "boundary_band", "band_accuracy",
     "confusion_matrix",
     "pixel_accuracy",
     "iou_per_class",
@@ -179,16 +180,45 @@ def mask_iou(a, b) -> float:
 # ----------------------------------------------------------------------------------------------
 
 def _boundary(lab: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Boundary pixels of an (H, W) label map: valid pixels with a valid 4-neighbour of a
+    """Boundary pixels of an (..., H, W) label map: valid pixels with a valid 4-neighbour of a
     different label (both sides of every contour; the image border is not a contour)."""
     b = np.zeros(lab.shape, dtype=bool)
-    d = (lab[:, 1:] != lab[:, :-1]) & valid[:, 1:] & valid[:, :-1]
-    b[:, 1:] |= d
-    b[:, :-1] |= d
-    d = (lab[1:, :] != lab[:-1, :]) & valid[1:, :] & valid[:-1, :]
-    b[1:, :] |= d
-    b[:-1, :] |= d
+    d = (lab[..., 1:] != lab[..., :-1]) & valid[..., 1:] & valid[..., :-1]
+    b[..., 1:] |= d
+    b[..., :-1] |= d
+    d = (lab[..., 1:, :] != lab[..., :-1, :]) & valid[..., 1:, :] & valid[..., :-1, :]
+    b[..., 1:, :] |= d
+    b[..., :-1, :] |= d
     return b
+
+
+def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """Pixels within ``width`` pixels (chessboard distance) of a class boundary.
+
+    mask (H, W) or (N, H, W) int -> bool of the same shape. A boundary pixel has a 4-neighbour of
+    another class; the band dilates those pixels by ``width`` (``width=0``: the boundary itself).
+    """
+    m = as_tensor(mask, "mask", ndim=(2, 3), kind="int").long()
+    width = check_int(width, "width", min_value=0)
+    edge = torch.from_numpy(_boundary(m.numpy(), np.ones(m.shape, dtype=bool)))
+    band = torch.nn.functional.max_pool2d(edge.reshape(-1, 1, *m.shape[-2:]).float(), 2 * width + 1,
+                                          stride=1, padding=width) > 0
+    return band.reshape(m.shape)
+
+
+def band_accuracy(pred: torch.Tensor, target: torch.Tensor, width: int) -> float:
+    """Pixel accuracy inside the band of ``width`` pixels around the true boundaries (a "trimap").
+
+    pred, target: (N, H, W) or (H, W) int class maps of the same shape.
+    """
+    p = as_tensor(pred, "pred", ndim=(2, 3), kind="int")
+    t = as_tensor(target, "target", ndim=(2, 3), kind="int")
+    if p.shape != t.shape:
+        raise ValueError(f"pred: expected the shape of target {tuple(t.shape)}, got {tuple(p.shape)}")
+    band = boundary_band(t, width)
+    if not band.any():
+        raise ValueError("target: has no class boundary, so the band is empty")
+    return float((p[band] == t[band]).double().mean())
 
 
 def _sq_dist_to(mask: np.ndarray) -> np.ndarray:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ._validate import check_choice
 
@@ -33,5 +32,6 @@ def photo(name: str = "chelsea", *, as_tensor: bool = False):
         img = np.repeat(img[..., None], 3, axis=2)
     img = np.ascontiguousarray(img[..., :3])
     if as_tensor:
-        return torch.from_numpy(img).permute(2, 0, 1).float().div(255)
+        from .voc import image_tensor
+        return image_tensor(img)
     return img

@@ -29,14 +29,20 @@ def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tens
     Returns a history dict: ``loss`` (per epoch mean), ``seconds`` (wall time), ``steps``.
     """
     images = as_tensor(images, "images", ndim=4, kind="float", min_value=0.0, max_value=1.0)
+    masks = paired_masks(images, masks)
+    return fit(model, images, masks,
+               lambda x, y: F.cross_entropy(model(x), y, ignore_index=ignore_index),
+               epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+               flip=flip, progress=progress, desc=desc)
+
+
+def paired_masks(images: torch.Tensor, masks) -> torch.Tensor:
+    """Check that ``masks`` are (N, H, W) int class maps matching ``images`` (N, C, H, W); returns int64."""
     masks = as_tensor(masks, "masks", kind="int")
     if masks.shape != (images.shape[0], *images.shape[2:]):
         raise ValueError(f"masks: expected shape (N, H, W) = {(images.shape[0], *images.shape[2:])} "
                          f"to match images {tuple(images.shape)}, got {tuple(masks.shape)}")
-    return fit(model, images, masks.long(),
-               lambda x, y: F.cross_entropy(model(x), y, ignore_index=ignore_index),
-               epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-               flip=flip, progress=progress, desc=desc)
+    return masks.long()
 
 
 def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, *, epochs: int,
@@ -95,12 +101,16 @@ def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, 
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-    """Softmax class probabilities: images (N, 3, H, W) float -> (N, C, H, W) float."""
+def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 32, forward=None) -> torch.Tensor:
+    """Softmax class probabilities: images (N, 3, H, W) float -> (N, C, h, w) float, in batches.
+
+    forward: the method to call (default ``model`` itself, e.g. ``model.forward_dense``).
+    """
     images = as_tensor(images, "images", ndim=4, kind="float")
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     model.eval()
-    out = [model(images[i:i + batch_size]).softmax(1) for i in range(0, images.shape[0], batch_size)]
+    forward = model if forward is None else forward
+    out = [forward(images[i:i + batch_size]).softmax(1) for i in range(0, images.shape[0], batch_size)]
     return torch.cat(out)
 
 

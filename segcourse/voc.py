@@ -103,8 +103,13 @@ def write_label_png(path, labels) -> None:
     img.save(path, format="PNG", optimize=False, compress_level=6)
 
 
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the layout every course model takes."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+
+
 def colorize_labels(labels) -> np.ndarray:
-    """(H, W) labels 0..255 -> (H, W, 3) uint8 RGB with the VOC colours (for display)."""
+    """(H, W) labels 0..255 -> (H, W, 3) uint8 RGB with the VOC colours (255 = void, cream; for display)."""
     arr = as_array(labels, "labels", ndim=2, kind="int", min_value=0, max_value=255)
     return VOC_PALETTE[arr.astype(np.int64)]
 
@@ -255,7 +260,7 @@ class VOCSegmentation(torch.utils.data.Dataset):
         if img.shape[:2] != mask.shape:
             raise ValueError(f"image {self.ids[self._index(i)]!r}: image is {img.shape[:2]} but its "
                              f"SegmentationClass mask is {mask.shape}")
-        image = torch.from_numpy(img).permute(2, 0, 1).to(torch.float32).div_(255.0)
+        image = image_tensor(img)
         mask_t = torch.from_numpy(mask)
         if self.transform is not None:
             image, mask_t = self.transform(image, mask_t)
@@ -357,7 +362,7 @@ def render_scenes(n: int, seed: int = 1, size: int = 128) -> tuple[torch.Tensor,
     masks = torch.empty(n, size, size, dtype=torch.int64)
     for k in range(n):
         scene = render_scene(seed * 10**6 + k, size)
-        images[k] = torch.from_numpy(scene.image).permute(2, 0, 1).float() / 255.0
+        images[k] = image_tensor(scene.image)
         masks[k] = torch.from_numpy(scene.semantic)
     return images, masks
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ._validate import as_tensor, check_choice, check_int
 
-__all__ = ["receptive_field_explorer", "interpolation_explorer", "prepare_photo", "mass_square_side",
+__all__ = ["receptive_field_explorer", "interpolation_explorer", "prepare_photo",
            "ConeGradient"]
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
@@ -27,7 +27,8 @@ def prepare_photo(image, size: int = 224) -> torch.Tensor:
     it to ``size`` x ``size`` (antialiased bilinear): returns (3, size, size) float in [0, 1]."""
     size = check_int(size, "size", min_value=8, max_value=1024)
     if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[-1] == 3:
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        from .voc import image_tensor
+        x = image_tensor(image)
     else:
         x = as_tensor(image, "image", shape=(3, None, None), kind="float", min_value=0, max_value=1)
     h, w = x.shape[1:]
@@ -108,13 +109,11 @@ class ConeGradient:
         n_out = self.steps[i][-1]
         r = check_int(unit[0], "unit[0]", min_value=0, max_value=n_out[0] - 1)
         c = check_int(unit[1], "unit[1]", min_value=0, max_value=n_out[1] - 1)
-        C = self.steps[i][2].shape[0] if self.steps[i][1] == "conv" else None
         # gradient window of the current layer's output: G over rows [y0, y1), cols [x0, x1)
         chans = self._channels(i)
         G = torch.zeros(1, chans, 1, 1)
         G[0, :, 0, 0] = 1.0
         y0, x0 = r, c
-        del C
         for name, kind, a, b, d, n_in, n_o in reversed(self.steps[:i + 1]):
             if kind == "relu":
                 G = G * a[:, :, y0:y0 + G.shape[2], x0:x0 + G.shape[3]]
@@ -154,20 +153,6 @@ def _freeze_layout(fig) -> None:
             ax.set_title(t.get_text(), y=t.get_position()[1], fontsize=t.get_fontsize())
 
 
-def mass_square_side(erf: np.ndarray, cy: float, cx: float, frac: float = 0.9) -> int:
-    """Side (pixels) of the smallest square centred on (cy, cx) holding ``frac`` of ``erf``'s mass."""
-    total = erf.sum()
-    if total <= 0:
-        return 0
-    yy, xx = np.indices(erf.shape)
-    cheb = np.maximum(np.abs(yy - cy), np.abs(xx - cx))
-    order = np.argsort(cheb, axis=None)
-    cum = np.cumsum(erf.ravel()[order])
-    k = int(np.searchsorted(cum, frac * total))
-    r = cheb.ravel()[order][min(k, cum.size - 1)]
-    return int(round(2 * r + 1))
-
-
 def receptive_field_explorer(image, features=None, layer: str = "pool3", unit=None):
     """Pick a layer and an output unit of VGG-16: see its theoretical receptive field (yellow square),
     the stride grid of the layer's unit centres (dots), and its effective receptive field
@@ -178,7 +163,7 @@ def receptive_field_explorer(image, features=None, layer: str = "pool3", unit=No
     geometry with 1/16 of the channels, seeded). unit: (row, col), default the centre unit.
     """
     from .draw import draw_image
-    from .geometry import receptive_fields, slim_vgg16_features
+    from .geometry import mass_square_side, receptive_fields, slim_vgg16_features
     from .widgets import FigureWidget, _widgets, new_figure
     from matplotlib.patches import Rectangle
 

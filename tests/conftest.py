@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from segcourse.notebooks import _kernel_env
+
 ROOT = Path(__file__).resolve().parents[1]
-os.environ["IPYTHONDIR"] = str(ROOT / "tests" / "ipython")
-os.environ.setdefault("PYTHONHASHSEED", "0")
-# kernels show figures inline; this test process itself draws off-screen
-os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# the environment `./course build` gives its kernels (network guard, hash seed, inline figures),
+# for the kernels nbval and the tests start; this test process itself draws off-screen
+os.environ.update(_kernel_env())
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")

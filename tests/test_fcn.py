@@ -99,7 +99,7 @@ def test_fresh_skip_layers_are_zero_and_upsampling_is_bilinear():
         up = F.interpolate(maps["stride32"], scale_factor=2, mode="bilinear", align_corners=False)
     # zero-init skips: stride16 is the 2x upsampled stride32 map; interior equals bilinear interpolation
     assert torch.allclose(maps["stride16"][..., 1:-1, 1:-1], up[..., 1:-1, 1:-1], atol=1e-5)
-    k = fcn._bilinear_kernel(2)
+    k = net.up_fr.weight[0, 0].detach()  # lesson 03's sc.bilinear_upsampler(2, C): the slide's 4x4 kernel
     assert torch.allclose(k, torch.outer(torch.tensor([.25, .75, .75, .25]), torch.tensor([.25, .75, .75, .25])))
 
 
