@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 19.1
+#     seconds: 54.4
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
 #       \ \u5B9E\u4F8B\u7EA7\u522B instance level, \u4EA4\u5E76\u6BD4 IoU, \u5E73\u5747\
 #       \u4EA4\u5E76\u6BD4 mIoU, \u6DF7\u6DC6\u77E9\u9635 confusion matrix, \u63A9\u7801\
@@ -122,7 +122,7 @@ print("share of pixels per class:", {n: round(float(p), 3) for n, p in zip(sc.CL
 # objects of the same shape, and compare the colours with the class legend above.
 
 # %% slideshow={"slide_type": null}
-panels, _ = sc.lesson00.quiz_panels()
+panels, _ = sc.exercises.lesson00.quiz_panels()
 fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
 for ax, letter, labels in zip(axes, "ABCD", panels):
     sc.draw_labels(labels, ax=ax, title=letter)

@@ -124,7 +124,7 @@ history = sc.train_heat_map_classifier(demo, train_images[:32], train_masks[:32]
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The shipped checkpoint ran the same loop for longer (`./course retrain vgg_heatmap`, i.e.
-# `python -m segcourse.checkpoints vgg_heatmap`, about 15 minutes on two cores), on the training
+# `./course retrain vgg_heatmap`, about 15 minutes on two cores), on the training
 # scenes of lesson 04's FCNs: the 320 shipped ones plus more rendered in memory by
 # `sc.render_scenes(n, seed=1)`, none of them a validation scene (its `meta` prints how many). How
 # well does it classify a crop? Compare the predicted share with the true share of each class,
@@ -289,7 +289,7 @@ plt.show()
 # and it is not a clean matrix: count the values in each row.
 
 # %% slideshow={"slide_type": null}
-slide_rows = sc.lesson02.slide_heat_map_rows()
+slide_rows = sc.slide_heat_map_rows()
 lengths = [len(r) for r in slide_rows]
 print("rows:", len(slide_rows), "| values per row:", lengths)
 print("shortest", min(lengths), "longest", max(lengths), "| rows longer than 32:",
@@ -300,12 +300,12 @@ print("row 9 around its peak:", row9[13:20], "(0.58 appears again after 0.54: ou
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The outline of the lecture says 27 to 33 values; the count above is what the slide text holds.
 # Either way the grid is an **illustration, not data**: to display it we make it 32×32
-# (`sc.lesson02.slide_heat_map`) by *centring* every row, padding short rows with zeros (the
+# (`sc.slide_heat_map`) by *centring* every row, padding short rows with zeros (the
 # grid's border value) and trimming long rows equally at both ends. Then we set our own heat map
 # beside it: the cell of a class with the highest peak, upsampled bilinearly to the same 32×32.
 
 # %% slideshow={"slide_type": null}
-slide = sc.lesson02.slide_heat_map(32)
+slide = sc.slide_heat_map(32)
 peak = np.unravel_index(np.argmax(slide), slide.shape)
 n_best, c_best = divmod(int(heat[:, 1:].amax(dim=(2, 3)).flatten().argmax()), len(sc.CLASSES) - 1)
 c_best += 1

@@ -141,7 +141,7 @@ history = sc.train_segmentation(demo, train_images[:48], train_masks[:48], epoch
 print(f"{history['steps']} steps, mean training loss {history['loss'][0]:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# The shipped checkpoints ran a longer schedule, each made by `python -m segcourse.checkpoints
+# The shipped checkpoints ran a longer schedule, each made by `./course retrain
 # fcn32s` (and `fcn16s`, `fcn8s`), a few minutes per net on two cores. On the 320 shipped training
 # scenes alone these nets overfit (they learn the training shapes, not shapes in general), so the
 # schedule adds scenes rendered in memory by `sc.render_scenes(n, seed=1)`: the same generator as

@@ -1,8 +1,9 @@
 """segcourse: the helper package of the segmentation course.
 
-Lessons do ``import segcourse as sc`` and call everything from the top level. Three layers:
-pure tensor code (``metrics``, ``scenes``, ``voc``, ``train``, ``models``), pictures
-(``draw``: ``draw_*(..., ax=None)``) and thin widget wiring (``widgets``).
+Lessons do ``import segcourse as sc`` and call everything as ``sc.name``. The package has layers
+(see CONTRIBUTING.md): compute (``data``, ``ops``, ``models``, ``metrics``, ``train``) under
+pictures (``draw``) under thin widget wiring (``widgets``); ``exercises`` checks answers;
+``checkpoints`` is the table of shipped nets. This file only imports names, explicitly.
 """
 import warnings as _warnings
 
@@ -10,34 +11,58 @@ import warnings as _warnings
 # CPU course, and it would land in the widgets' error areas in front of students.
 _warnings.filterwarnings("ignore", message=".*TF32 acceleration on top of oneDNN.*")
 
+from ._paths import data_dir  # noqa: E402
 from .seed import SEED, seed_everything  # noqa: E402
-from .scenes import CLASSES, Scene, render_scene, generate_dataset
-from .voc import (VOC_PALETTE, VOCSegmentation, coco_annotations, data_dir, load_scenes, load_split, render_scenes,
-                  read_label_png, verify_manifest, write_label_png)
-from .metrics import (band_accuracy, boundary_band, boundary_fscore, confusion_matrix, iou_per_class, mask_ap,
-                      mask_iou, mean_iou, pixel_accuracy, segmentation_scores)
-from .photos import PHOTOS, photo
-from .models import TinyFCN
-from .train import predict, predict_proba, train_segmentation
-from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint
-from .draw import (ERROR_COLORS, colorize, draw_confusion, draw_error_map, draw_image, draw_instances,
-                   draw_labels, draw_overlay, error_map, legend_patches, overlay)
-from .widgets import FigureWidget, iou_explorer, new_figure
-from .exercises import check
-from .instances import semantic_to_instances
-from .geometry import *  # noqa: F401,F403  (lessons 01, 03: receptive fields, kernels, conv matrices)
-from .fcn import *  # noqa: F401,F403  (lessons 01-04: VGG-style nets, FCN-32s/16s/8s)
+from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VOC_PALETTE, Scene,  # noqa: E402
+                   VOCSegmentation, coco_annotations, colorize, generate_dataset, image_tensor, load_scenes,
+                   load_split, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
+                   slide_heat_map_rows, verify_manifest, write_label_png)
+from .ops import (IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
+                  block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
+                  interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
+                  stride_oracle, transposed_output_size)
+from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
+                      iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores)
+from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
+                     VGGClassifier, center_crop, conv_macs, convolutionalize, fc_as_conv, fuse_scores, heat_maps,
+                     pad_for_heat_map, sliding_window, slim_vgg16_features, train_heat_map_classifier,
+                     vgg16_layer_names)
+from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
+from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
+from .draw import (ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+                   draw_overlay, error_map, legend_patches, overlay)
+from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
+                      receptive_field_explorer)
+from .exercises import check, solution  # noqa: E402
 
-
-def _register_lessons() -> None:
-    """Import every ``segcourse.lessonNN`` module: each registers its lesson's exercises."""
-    import importlib
-    import pkgutil
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("lesson") and info.name[6:].isdigit():
-            importlib.import_module(f"{__name__}.{info.name}")
-
-
-_register_lessons()
+__all__ = [
+    "data_dir", "SEED", "seed_everything",
+    # data
+    "CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "NUM_CLASSES", "PHOTOS", "VOC_PALETTE", "Scene", "VOCSegmentation",
+    "coco_annotations", "colorize", "generate_dataset", "image_tensor", "load_scenes", "load_split", "photo",
+    "prepare_photo", "read_label_png", "render_scene", "render_scenes", "slide_heat_map", "slide_heat_map_rows",
+    "verify_manifest", "write_label_png",
+    # ops
+    "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
+    "boxes_from_masks", "conv_matrix", "conv_output_size", "effective_receptive_field", "interpolation_weights",
+    "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
+    "transposed_output_size",
+    # metrics
+    "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
+    "mask_ap", "mask_iou", "mean_iou", "pixel_accuracy", "segmentation_scores",
+    # models and training
+    "FCN", "FCN_VARIANTS", "HEATMAP_WIDTHS", "VGG16_LAYOUT", "VGG_WIDTHS", "TinyFCN", "VGGBackbone",
+    "VGGClassifier", "center_crop", "conv_macs", "convolutionalize", "fc_as_conv", "fuse_scores", "heat_maps",
+    "pad_for_heat_map", "sliding_window", "slim_vgg16_features", "train_heat_map_classifier",
+    "vgg16_layer_names", "fit", "predict", "predict_proba", "train_segmentation",
+    # checkpoints
+    "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
+    # pictures and widgets
+    "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer",
+    # exercises
+    "check", "solution",
+]
 
 __version__ = "0.1.0"

@@ -126,3 +126,9 @@ def check_choice(x, name: str, choices: Sequence):
     if x not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {x!r}")
     return x
+
+
+def check_images(x, name: str = "images", **kwargs) -> torch.Tensor:
+    """The one check of an image batch: (N, 3, H, W) float (any keyword of :func:`as_tensor` may
+    add bounds, e.g. ``min_value=0, max_value=1``). Returns the tensor."""
+    return as_tensor(x, name, shape=("N", 3, "H", "W"), kind="float", **kwargs)

@@ -1,66 +1,141 @@
-"""The shipped checkpoints: how each was made, how to load it, and the command that remakes it.
+"""The shipped checkpoints: one literal table of what each net is, how it is built and trained, and
+the metric it promises; loading, saving, and the command that remakes them.
 
-    python -m segcourse.checkpoints --list
-    python -m segcourse.checkpoints tiny_fcn      # retrain one (deterministic, seeded)
-    python -m segcourse.checkpoints --all
+    ./course retrain --list          # python -m segcourse.tooling.retrain --list
+    ./course retrain tiny_fcn        # retrain one (deterministic, seeded)
+    ./course retrain                 # all of them
 
 A checkpoint file holds ``{"state_dict": ..., "meta": {...}}`` and loads with
-``torch.load(..., weights_only=True)``: plain tensors and numbers, no pickled code.
+``torch.load(..., weights_only=True)``: plain tensors and numbers, no pickled code. Each entry's
+promised metric is checked on the shipped file by ``tests/test_checkpoints.py``.
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from ._paths import data_dir
 from ._validate import check_choice
-from .voc import data_dir
+from .data.scene_dataset import load_scenes, render_scenes
+from .data.scenes import CLASSES
+from .metrics import confusion_matrix, mean_iou
+from .models.fcn import FCN
+from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
+from .models.tiny_fcn import TinyFCN
+from .ops.labels import block_targets
+from .seed import seed_everything
+from .train import predict, train_segmentation
 
-__all__ = ["CHECKPOINTS", "CheckpointSpec", "register_checkpoint", "checkpoint_path", "load_checkpoint", "retrain", "save_checkpoint",
-           "train_checkpoint"]
+__all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
+           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set"]
 
 
-@dataclass(frozen=True)
-class CheckpointSpec:
-    """How to build a model and how to train it (``train(model) -> meta dict``)."""
-    build: Callable[[], nn.Module]
-    train: Callable[[nn.Module, bool], dict]
-    description: str
-    used_in: tuple = field(default_factory=tuple)
+# -- training sets and recipes ---------------------------------------------------------------------
+
+#: Epochs of the shipped tiny_fcn (lesson 00 reruns a few of them live) on the 320 shipped scenes.
+TINY_FCN_EPOCHS = 30
+#: The heat-map classifier trains on the FCNs' scenes (``fcn_training_set``), ~3 minutes an epoch.
+HEATMAP_EPOCHS = 8
+#: The shipped FCNs train on the 320 shipped training scenes plus FCN_EXTRA_SCENES rendered in memory
+#: (dataset seed 1, disjoint from the shipped val scenes) for FCN_EPOCHS epochs: about 5 minutes per
+#: net on 2 cores. On 320 scenes alone the nets overfit.
+FCN_EPOCHS = 15
+FCN_EXTRA_SCENES = 2240
 
 
-def _build_tiny_fcn() -> nn.Module:
-    from .models import TinyFCN
-    from .scenes import CLASSES
-    return TinyFCN(num_classes=len(CLASSES), width=16)
+@functools.lru_cache(maxsize=1)
+def fcn_training_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The shipped FCNs' training set: the 320 shipped training scenes, then FCN_EXTRA_SCENES more
+    rendered from dataset seed 1. Returns images (N, 3, 128, 128) float and masks (N, 128, 128) int64.
+
+    Built once per process (``./course retrain`` trains four nets on it); callers must not modify it.
+    """
+    images, masks = load_scenes("train")
+    extra_images, extra_masks = render_scenes(FCN_EXTRA_SCENES, seed=1)
+    return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
+
+
+def _val_miou(model: nn.Module) -> float:
+    images, masks = load_scenes("val")
+    return mean_iou(confusion_matrix(predict(model, images), masks, num_classes=len(CLASSES)))
+
+
+def _val_crop_accuracy(model: nn.Module) -> float:
+    """Heat-map cells whose largest class (the classifier's argmax) is the largest class of the
+    cell's 32x32 block of the val scenes."""
+    images, masks = load_scenes("val")
+    share = block_targets(masks, len(CLASSES))
+    return float((heat_maps(model, images).argmax(1) == share.argmax(1)).double().mean())
+
+
+#: The metrics a checkpoint can promise (all on the 80 shipped val scenes).
+METRICS: dict[str, Callable[[nn.Module], float]] = {"val_miou": _val_miou,
+                                                     "val_crop_accuracy": _val_crop_accuracy}
 
 
 def _train_tiny_fcn(model: nn.Module, progress: bool = True) -> dict:
-    from .train import train_segmentation
-    from .voc import load_scenes
     images, masks = load_scenes("train")
     hist = train_segmentation(model, images, masks, epochs=TINY_FCN_EPOCHS, batch_size=16, lr=3e-3,
                               seed=0, progress=progress, desc="tiny_fcn")
     return {"epochs": TINY_FCN_EPOCHS, "final_loss": hist["loss"][-1], "seconds": hist["seconds"]}
 
 
-#: Epochs of the shipped tiny_fcn (lesson 00 reruns a few of them live).
-TINY_FCN_EPOCHS = 30
+def _train_heatmap(model: nn.Module, progress: bool = True) -> dict:
+    images, masks = fcn_training_set()
+    hist = train_heat_map_classifier(model, images, masks, epochs=HEATMAP_EPOCHS, batch_size=16, lr=3e-3,
+                                     seed=0, progress=progress, desc="vgg_heatmap")
+    return {"epochs": HEATMAP_EPOCHS, "train_scenes": int(images.shape[0]), "final_loss": hist["loss"][-1],
+            "seconds": hist["seconds"]}
+
+
+def _train_fcn(model: nn.Module, progress: bool = True) -> dict:
+    images, masks = fcn_training_set()
+    hist = train_segmentation(model, images, masks, epochs=FCN_EPOCHS, batch_size=16, lr=3e-3, seed=0,
+                              progress=progress, desc=f"fcn{model.variant}")
+    return {"epochs": FCN_EPOCHS, "train_scenes": int(images.shape[0]), "final_loss": hist["loss"][-1],
+            "seconds": hist["seconds"], "val_miou": _val_miou(model)}
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """A shipped net: ``build() -> model``, ``train(model, progress) -> meta dict``, a description,
+    the lessons that use it, and its promise: ``METRICS[metric](model) >= promise`` on val."""
+    build: Callable[[], nn.Module]
+    train: Callable[[nn.Module, bool], dict]
+    description: str
+    lessons: tuple
+    metric: str
+    promise: float
+
 
 CHECKPOINTS: dict[str, CheckpointSpec] = {
-    "tiny_fcn": CheckpointSpec(_build_tiny_fcn, _train_tiny_fcn,
-                               "TinyFCN (output stride 8, dilated) on the course scenes", ("00",)),
+    "tiny_fcn": CheckpointSpec(
+        lambda: TinyFCN(num_classes=len(CLASSES), width=16), _train_tiny_fcn,
+        "TinyFCN (output stride 8, dilated) on the course scenes", ("00",), "val_miou", 0.37),
+    "vgg_heatmap": CheckpointSpec(
+        lambda: VGGClassifier(num_classes=len(CLASSES)), _train_heatmap,
+        "VGG-16-shaped crop classifier (unpadded, widths 4-32) for heat maps", ("02",), "val_crop_accuracy", 0.93),
+    "fcn32s": CheckpointSpec(
+        lambda: FCN("32s", num_classes=len(CLASSES)), _train_fcn,
+        "FCN-32s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.56),
+    "fcn16s": CheckpointSpec(
+        lambda: FCN("16s", num_classes=len(CLASSES)), _train_fcn,
+        "FCN-16s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.62),
+    "fcn8s": CheckpointSpec(
+        lambda: FCN("8s", num_classes=len(CLASSES)), _train_fcn,
+        "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
 }
 
 
-def register_checkpoint(name: str, spec: CheckpointSpec) -> None:
-    """Add a checkpoint to the registry (modules of later lessons call this at import)."""
-    CHECKPOINTS[name] = spec
-
+# -- files -----------------------------------------------------------------------------------------
 
 def checkpoint_path(name: str) -> Path:
     """Where checkpoint ``name`` lives: ``data/checkpoints/<name>.pt``."""
@@ -82,7 +157,7 @@ def load_checkpoint(name: str) -> nn.Module:
     spec = CHECKPOINTS[check_choice(name, "name", tuple(CHECKPOINTS))]
     path = checkpoint_path(name)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.checkpoints {name}`")
+        raise FileNotFoundError(f"{path} is missing: run `./course retrain {name}`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = spec.build()
     model.load_state_dict(blob["state_dict"])
@@ -90,11 +165,16 @@ def load_checkpoint(name: str) -> nn.Module:
     return model.eval()
 
 
+def checkpoint_metric(name: str, model: nn.Module | None = None) -> float:
+    """Checkpoint ``name``'s promised metric, measured on ``model`` (default: the shipped file)."""
+    spec = CHECKPOINTS[check_choice(name, "name", tuple(CHECKPOINTS))]
+    return METRICS[spec.metric](load_checkpoint(name) if model is None else model.eval())
+
+
 def train_checkpoint(name: str, progress: bool = True) -> nn.Module:
     """Train checkpoint ``name``'s model from its seed with its shipped recipe (nothing written);
     ``model.meta`` holds what the recipe reports (epochs, seconds, val mIoU, ...)."""
     spec = CHECKPOINTS[check_choice(name, "name", tuple(CHECKPOINTS))]
-    from .seed import seed_everything
     seed_everything(0)
     model = spec.build()
     model.meta = spec.train(model, progress)
@@ -108,7 +188,7 @@ def retrain(name: str, progress: bool = True) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m segcourse.checkpoints", description=__doc__,
+    parser = argparse.ArgumentParser(prog="./course retrain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="checkpoints to retrain")
     parser.add_argument("--all", action="store_true", help="retrain every checkpoint")
@@ -116,16 +196,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.list or not (args.names or args.all):
         for name, spec in CHECKPOINTS.items():
-            print(f"{name:12s} lessons {','.join(spec.used_in):6s} {spec.description}")
+            print(f"{name:12s} lessons {','.join(spec.lessons):6s} {spec.metric} >= {spec.promise:<5} "
+                  f"{spec.description}")
         return 0
     for name in (list(CHECKPOINTS) if args.all else args.names):
+        check_choice(name, "name", tuple(CHECKPOINTS))
         path = retrain(name)
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
 
-
-if __name__ == "__main__":
-    # Run as `python -m`, this file is a second module (__main__) with an empty registry; the
-    # package's own segcourse.checkpoints holds the checkpoints every lesson module registered.
-    from segcourse.checkpoints import main as _main
-    raise SystemExit(_main())

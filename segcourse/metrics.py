@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from ._validate import as_tensor, check_float, check_int
+from .ops.labels import IGNORE_INDEX
 
-__all__ = [
+__all__ = ["class_errors", 
     "boundary_band", "band_accuracy",
     "confusion_matrix",
     "pixel_accuracy",
@@ -95,7 +96,7 @@ def _conf_matrix(conf) -> torch.Tensor:
 # confusion-matrix based metrics
 # ----------------------------------------------------------------------------------------------
 
-def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 255) -> torch.Tensor:
+def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = IGNORE_INDEX) -> torch.Tensor:
     """Confusion matrix of a predicted label map against the ground truth.
 
     pred: (H, W) or (N, H, W) integer tensor/array, values in [0, num_classes).
@@ -144,7 +145,7 @@ def mean_iou(conf) -> float:
     return torch.nanmean(iou_per_class(conf)).item()
 
 
-def segmentation_scores(pred, target, num_classes: int, ignore_index: int | None = 255) -> dict:
+def segmentation_scores(pred, target, num_classes: int, ignore_index: int | None = IGNORE_INDEX) -> dict:
     """Pixel accuracy, mean IoU and per-class IoU in one call.
 
     pred, target, num_classes, ignore_index: as in :func:`confusion_matrix`.
@@ -242,7 +243,7 @@ def _fscore(pb: np.ndarray, gb: np.ndarray, tol2: float) -> float:
 
 
 def boundary_fscore(pred, target, tolerance: float = 2, num_classes: int | None = None,
-                    ignore_index: int | None = 255, per_class: bool = False):
+                    ignore_index: int | None = IGNORE_INDEX, per_class: bool = False):
     """Boundary F-measure (Csurka et al., BMVC 2013; the "F" of DAVIS).
 
     pred, target: (H, W) or (N, H, W) integer label maps of the same shape; target pixels equal to
@@ -403,3 +404,15 @@ def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
     stats = [float(s) for s in ev.stats[:3]]
     stats = [nan if s == -1 else s for s in stats]
     return {"AP": stats[0], "AP50": stats[1], "AP75": stats[2]}
+
+
+def class_errors(pred, target, cls: int) -> dict:
+    """One class in one image, as lesson 00's IoU explorer shows it: the predicted and true masks
+    and their counts. pred, target: (H, W) int class ids. Returns ``pred_mask``, ``true_mask``
+    (H, W) bool, ``tp``, ``fp``, ``fn`` (pixel counts) and ``iou`` = tp / (tp + fp + fn)."""
+    p = as_tensor(pred, "pred", ndim=2, kind="int").numpy()
+    t = as_tensor(target, "target", shape=tuple(p.shape), kind="int").numpy()
+    cls = check_int(cls, "cls", min_value=0)
+    pm, tm = p == cls, t == cls
+    return dict(pred_mask=pm, true_mask=tm, tp=int((tm & pm).sum()), fp=int((pm & ~tm).sum()),
+                fn=int((tm & ~pm).sum()), iou=mask_iou(pm, tm))

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ._validate import as_tensor, check_float, check_int
+from ._validate import as_tensor, check_float, check_images, check_int
+from .ops.labels import IGNORE_INDEX
 from .seed import seed_everything
 
 __all__ = ["fit", "train_segmentation", "predict", "predict_proba"]
@@ -18,7 +19,7 @@ __all__ = ["fit", "train_segmentation", "predict", "predict_proba"]
 
 def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, epochs: int,
                        batch_size: int = 16, lr: float = 3e-3, weight_decay: float = 1e-4,
-                       seed: int = 0, ignore_index: int = 255, flip: bool = True,
+                       seed: int = 0, ignore_index: int = IGNORE_INDEX, flip: bool = True,
                        progress: bool = True, desc: str = "training") -> dict:
     """Train ``model`` with Adam and pixel-wise cross-entropy, deterministically.
 
@@ -28,7 +29,7 @@ def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tens
 
     Returns a history dict: ``loss`` (per epoch mean), ``seconds`` (wall time), ``steps``.
     """
-    images = as_tensor(images, "images", ndim=4, kind="float", min_value=0.0, max_value=1.0)
+    images = check_images(images, min_value=0.0, max_value=1.0)
     masks = paired_masks(images, masks)
     return fit(model, images, masks,
                lambda x, y: F.cross_entropy(model(x), y, ignore_index=ignore_index),
@@ -106,7 +107,7 @@ def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 32, 
 
     forward: the method to call (default ``model`` itself, e.g. ``model.forward_dense``).
     """
-    images = as_tensor(images, "images", ndim=4, kind="float")
+    images = check_images(images)
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     model.eval()
     forward = model if forward is None else forward

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from segcourse.notebooks import _kernel_env
+from segcourse.tooling.notebooks import _kernel_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # the environment `./course build` gives its kernels (network guard, hash seed, inline figures),

@@ -11,7 +11,7 @@
   print the slider-to-new-figure latency.
 * Lesson 00 in jupyterlab-slideshow's deck mode (command palette "Start Deck", ``deck:start``):
   go to the widget's slide with the arrow keys, move the slider, require a new figure.
-* One static deck from ``python -m segcourse.slides``, opened from disk with every non-file
+* One static deck from ``python -m segcourse.tooling.slides``, opened from disk with every non-file
   request aborted (and none may be attempted).
 
 Screenshots go to ``artifacts/browser/``. Development knob: ``SEGCOURSE_BROWSER_LESSONS=DIR`` runs
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from segcourse.notebooks import LESSONS, lesson_paths
+from segcourse.tooling.notebooks import LESSONS, lesson_paths
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -428,7 +428,7 @@ def test_slideshow_widget_works(lab, page):
 
 def test_static_slides_offline(browser, tmp_path):
     """An exported deck opens from disk with no network: every non-file request is aborted."""
-    from segcourse.slides import export_all
+    from segcourse.tooling.slides import export_all
     notebook = _first_lesson_with_widget()
     deck = export_all([notebook.name[:2]], out=tmp_path / "slides", lessons=notebook.parent)[0]
     context = browser.new_context(viewport={"width": 1280, "height": 800})

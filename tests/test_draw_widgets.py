@@ -127,3 +127,41 @@ def test_widget_canvas_sends_exact_full_then_diff_frames():
     changed = (after != before).any(-1)
     assert modes[-1] == "diff" and changed.any() and not changed.all()
     assert np.array_equal(diff[changed], after[changed]) and (diff[~changed] == 0).all()
+
+
+# -- widgets/base.connect: the one update loop -------------------------------------------------------
+
+def test_connect_computes_redraws_guards_and_reports_errors():
+    import ipywidgets as w
+    from segcourse.widgets import connect, new_figure
+
+    fig, (ax,) = new_figure((2, 2))
+    (line,) = ax.plot([0, 1], [0, 0])
+    calls = []
+
+    def compute(a, b):
+        calls.append((a, b))
+        if a == 13:
+            raise ValueError("a: unlucky")
+        return {"sum": a + b}
+
+    def redraw(frame):
+        line.set_ydata([0, frame["sum"]])
+        return f"<code>sum={frame['sum']}</code>"
+
+    def adjust(ctl, change):  # changing b here must not trigger a second update
+        ctl["b"].value = ctl["a"].value * 10
+
+    ctl = {"a": w.IntSlider(value=1, min=0, max=20, description="a"), "b": w.IntSlider(value=0, max=500)}
+    box = connect(fig, ctl, compute, redraw, title="t", adjust=adjust)
+    assert calls == [(1, 0)] and box.state == {"sum": 1} and "sum=1" in box.readout.value
+    ctl["a"].value = 2
+    assert calls[-1] == (2, 20) and len(calls) == 2 and box.state == {"sum": 22}
+    assert list(line.get_ydata()) == [0, 22] and ax.lines[0] is line
+    assert box.controls == list(ctl.values())
+    with pytest.raises(ValueError, match="unlucky"):  # outside a kernel the Output lets it through
+        ctl["a"].value = 13
+    ctl["a"].value = 3  # the busy guard was released by the failed update
+    assert box.state == {"sum": 33}
+    with pytest.raises(TypeError, match="controls"):
+        connect(fig, [ctl["a"]], compute, redraw, title="t")

@@ -7,8 +7,8 @@ import pytest
 import torch
 import yaml
 
-from segcourse.envfile import locked_packages
-from segcourse.notebooks import KERNELSPEC, lesson_paths
+from segcourse.tooling.envfile import locked_packages
+from segcourse.tooling.notebooks import KERNELSPEC, lesson_paths
 
 
 def test_torchvision_ops_roi_align_runs_and_is_right():

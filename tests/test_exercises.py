@@ -4,7 +4,7 @@ import pytest
 
 import segcourse as sc
 from segcourse.exercises import EXERCISES, compare
-from segcourse.lesson00 import quiz_panels
+from segcourse.exercises.lesson00 import quiz_panels
 
 
 def good_iou(a, b):
@@ -30,7 +30,8 @@ def test_lesson00_exercises_accept_solutions():
 
 def test_lesson00_checks_explain_mistakes():
     r = sc.check("00.iou", lambda a, b: (a & b).sum() / a.sum())  # divides by |pred|, not union
-    assert not r and "case 'small square inside a big one'" in repr(r) and "expected 0.25" in repr(r)
+    assert not r and "case 'small square inside a big one'" in repr(r) and "too large" in repr(r)
+    assert "0.25" not in repr(r)  # feedback never gives the expected value away
     r = sc.check("00.iou", lambda a, b: None)
     assert not r and "forget `return`" in repr(r)
     def todo(a, b):
@@ -62,3 +63,25 @@ def test_unknown_exercise_is_a_clear_error():
     ({1}, {1, 2}, False), (float("nan"), float("nan"), True)])
 def test_compare(got, expected, ok):
     assert (compare(got, expected) is None) == ok
+
+
+def test_array_feedback_describes_the_mistake_without_the_answer():
+    exp = np.arange(12.0).reshape(3, 4)
+    why = compare(np.roll(exp, 1, axis=0), exp)
+    assert "shifted by" in why and "axis 0" in why and "11" not in why
+    assert "transposed" in compare(np.arange(9.0).reshape(3, 3).T, np.arange(9.0).reshape(3, 3))
+    assert "too large" in compare(exp + 1, exp)
+    assert compare([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], exp) is None  # lists are arrays too
+    assert "scale" in compare(exp * 2, exp)
+
+
+def test_every_key_is_defined_once_and_solutions_only_on_request():
+    from segcourse import exercises
+    keys = [k for m in exercises._LESSONS for k in m.EXERCISES]
+    assert len(keys) == len(set(keys)) == len(EXERCISES)
+    with pytest.raises(ValueError, match="key"):
+        sc.solution("99.nope")
+    for key, ex in EXERCISES.items():
+        if ex.solution is not None:  # a solution shown on request passes its own check
+            assert sc.check(key, ex.solution()), key
+            assert "def " in sc.solution(key) or "return" in sc.solution(key)

@@ -1,11 +1,11 @@
-"""segcourse.fcn: convolutionalization, heat maps, FCN-32s/16s/8s, shipped checkpoints (lessons 02, 04)."""
+"""segcourse.models (fcn, heat_map, vgg): convolutionalization, heat maps, FCN-32s/16s/8s, shipped checkpoints (lessons 02, 04)."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import segcourse as sc
-from segcourse import fcn, lesson02
+
 
 
 @pytest.fixture(scope="module")
@@ -154,10 +154,10 @@ def test_bad_inputs_type_errors(call, match):
 
 
 def test_slide_grid_is_parsed_and_centred():
-    rows = lesson02.slide_heat_map_rows()
+    rows = sc.slide_heat_map_rows()
     lengths = [len(r) for r in rows]
     assert len(rows) == 32 and min(lengths) == 27 and max(lengths) == 34
-    grid = lesson02.slide_heat_map(32)
+    grid = sc.slide_heat_map(32)
     assert grid.shape == (32, 32) and grid.max() == pytest.approx(0.94)
     assert list(grid[0, :3]) == [0.0, 0.0, 0.0]  # short first row padded on both ends
     assert list(grid[14][:2]) == rows[14][1:3]   # 34 values: one dropped on the left
@@ -213,7 +213,7 @@ def test_fcn_checkpoints_meet_their_reported_miou(name, val):
     miou = sc.mean_iou(sc.confusion_matrix(sc.predict(net, images), masks, num_classes=len(sc.CLASSES)))
     assert miou == pytest.approx(net.meta["val_miou"], abs=1e-4)
     if name == "fcn8s":
-        assert miou >= fcn.FCN8S_MIOU_CLAIM
+        assert miou >= sc.CHECKPOINTS["fcn8s"].promise
 
 
 def test_finer_nets_draw_better_boundaries(val):

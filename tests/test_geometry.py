@@ -8,8 +8,9 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 import segcourse as sc
-from segcourse.lesson01 import fc_to_conv_cases, rf_cases
-from segcourse.lesson03 import bilinear_cases, transposed_size_cases
+from segcourse.ops import upsampling
+from segcourse.exercises.lesson01 import fc_to_conv_cases, rf_cases
+from segcourse.exercises.lesson03 import bilinear_cases, transposed_size_cases
 
 
 # ------------------------------------------------------------------ receptive fields
@@ -286,7 +287,7 @@ def test_overlap_count():
 def test_interpolation_weights_reproduce_the_operator(method, f):
     x = torch.rand(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     W = sc.interpolation_weights(method, f, (5, 4))
-    ref = sc.geometry._upsample(x[None, None], method, f)[0, 0]
+    ref = upsampling._upsample(x[None, None], method, f)[0, 0]
     assert W.shape == (5 * f, 4 * f, 5, 4)
     assert torch.allclose(torch.einsum("yxij,ij->yx", W, x), ref)
     if method in ("nearest", "bilinear", "bilinear_align_corners"):
@@ -346,7 +347,7 @@ def test_lesson03_exercises():
                                  output_padding=op).shape[-1]
         assert ref == case.expected
     r = sc.check("03.transposed_size", lambda n, k, s, p, op: (n - 1) * s + k)  # forgot padding
-    assert not r and "expected" in repr(r)
+    assert not r and "too large" in repr(r)
     assert sc.check("03.bilinear_kernel", sc.bilinear_kernel)
     r = sc.check("03.bilinear_kernel", lambda s: sc.bilinear_kernel(s) / sc.bilinear_kernel(s).sum())
     assert not r
@@ -419,7 +420,7 @@ def test_interpolation_explorer_validates():
 @pytest.mark.parametrize("layer,unit", [("conv1_1", (0, 0)), ("relu2_2", (31, 0)), ("pool3", (3, 7)),
                                         ("pool5", (0, 1))])
 def test_cone_gradient_equals_autograd(layer, unit):
-    from segcourse.widgets_geometry import ConeGradient
+    from segcourse.ops.receptive_field import ConeGradient
     net = sc.slim_vgg16_features(16, generator=torch.Generator().manual_seed(0))
     img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     threads = torch.get_num_threads()
@@ -439,3 +440,45 @@ def test_receptive_fields_of_non_square_kernels_per_axis():
     assert net(torch.zeros(1, 1, 20, 30)).shape[-2:] == (20, 13)
     with pytest.raises(ValueError, match="axis"):
         sc.receptive_fields(net, axis=2)
+
+
+# -- the explorers' pure computations -----------------------------------------------------------------
+
+def test_receptive_field_frame_matches_the_records_and_the_gradient():
+    from segcourse.ops.receptive_field import ConeGradient, receptive_field_frame, unit_centres
+    net = sc.slim_vgg16_features(16, generator=torch.Generator().manual_seed(0))
+    img = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    records = {r.name: r for r in sc.receptive_fields(net, input_size=64)}
+    frame = receptive_field_frame(records, ConeGradient(net, img), "pool2", 5, 9)
+    rec = records["pool2"]
+    assert frame["size"] == rec.size == 16 and frame["jump"] == 4 and frame["unit"] == (5, 9)
+    assert frame["centre"] == (rec.start + 5 * 4, rec.start + 9 * 4)
+    erf = sc.effective_receptive_field(net, img, "pool2", (5, 9)).numpy()
+    assert np.allclose(frame["erf"], erf / erf.max(), atol=1e-6) and frame["outside_mass"] == 0.0
+    gx, gy = unit_centres(rec)
+    assert len(gx) == rec.out_size ** 2 and gx[1] - gx[0] == rec.jump
+    with pytest.raises(ValueError, match="row"):
+        receptive_field_frame(records, ConeGradient(net, img), "pool2", rec.out_size, 0)
+
+
+def test_interpolation_frame_is_the_weights_of_one_output_pixel():
+    from segcourse.ops.upsampling import interpolation_frame
+    src = np.random.default_rng(0).random((4, 4))
+    frame = interpolation_frame(src, "bilinear", 2, 3, 5)
+    W = sc.interpolation_weights("bilinear", 2, (4, 4)).numpy()
+    assert np.allclose(frame["weights"], W[3, 5]) and frame["total"] == pytest.approx(W[3, 5].sum())
+    assert np.allclose(frame["output"], np.einsum("yxij,ij->yx", W, src))
+    assert frame["value"] == pytest.approx(frame["output"][3, 5])
+    with pytest.raises(ValueError, match="square"):
+        interpolation_frame(np.zeros((3, 4)), "bilinear", 2, 0, 0)
+    with pytest.raises(ValueError, match="y"):
+        interpolation_frame(src, "bilinear", 2, 8, 0)
+
+
+def test_fc_as_conv_is_linear_on_a_window():
+    lin = nn.Linear(3 * 2 * 2, 5)
+    x = torch.randn(1, 3, 2, 2)
+    w = sc.fc_as_conv(lin.weight, 3, 2)
+    assert torch.allclose(F.conv2d(x, w, lin.bias).flatten(), lin(x.flatten(1)).flatten(), atol=1e-6)
+    with pytest.raises(ValueError, match="weight"):
+        sc.fc_as_conv(lin.weight, 4, 2)

@@ -597,3 +597,14 @@ def test_malformed_masks_and_boundary_args_raise(data):
     with pytest.raises(bad[2]) as info:
         boundary_fscore(lab, lab, **kwargs)
     assert str(info.value).startswith(bad[0] + ":"), str(info.value)
+
+
+def test_class_errors_counts_tp_fp_fn():
+    from segcourse.metrics import class_errors
+    t = np.array([[1, 1, 0], [2, 1, 0]])
+    p = np.array([[1, 0, 1], [1, 1, 0]])
+    e = class_errors(p, t, 1)
+    assert (e["tp"], e["fp"], e["fn"]) == (2, 2, 1) and e["iou"] == pytest.approx(2 / 5)
+    assert e["pred_mask"].sum() == 4 and e["true_mask"].sum() == 3
+    with pytest.raises(ValueError, match="target"):
+        class_errors(p, t[:1], 1)

@@ -7,7 +7,7 @@ import jupytext
 import nbformat
 import pytest
 
-from segcourse.notebooks import SLIDE_TYPES, check, clean, lesson_paths, metadata_problems
+from segcourse.tooling.notebooks import SLIDE_TYPES, check, clean, lesson_paths, metadata_problems
 
 LESSONS = lesson_paths()
 
@@ -68,7 +68,7 @@ def test_the_network_is_blocked_in_lesson_kernels(tmp_path, root):
     ])
     path = tmp_path / "net.ipynb"
     nbformat.write(nb, path)
-    code = ("import nbformat, sys\nfrom segcourse.notebooks import execute\n"
+    code = ("import nbformat, sys\nfrom segcourse.tooling.notebooks import execute\n"
             f"nb = nbformat.read({str(path)!r}, 4)\n"
             "try:\n    execute(nb, __import__('pathlib').Path('.'))\n"
             "except Exception as e:\n    print(type(e).__name__, e)\n")
@@ -77,7 +77,7 @@ def test_the_network_is_blocked_in_lesson_kernels(tmp_path, root):
 
 
 def test_loopback_stays_open_under_the_guard():
-    code = ("import socket, segcourse._netguard as g; g.block_network()\n"
+    code = ("import socket, segcourse.tooling.netguard as g; g.block_network()\n"
             "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n"
             "c = socket.socket(); c.connect(s.getsockname()); print('ok')\n"
             "try:\n    socket.getaddrinfo('example.com', 80)\nexcept g.NetworkBlocked:\n    print('blocked')\n")

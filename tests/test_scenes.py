@@ -1,4 +1,4 @@
-"""segcourse.scenes: determinism, the shipped data, and the properties the lessons rely on."""
+"""segcourse.data.scenes: determinism, the shipped data, and the properties the lessons rely on."""
 from __future__ import annotations
 
 import json
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from segcourse import scenes, voc
-from segcourse.scenes import CLASSES, DEFAULT_N_TRAIN, DEFAULT_N_VAL, MIN_AREA, render_scene
+from segcourse.data import scene_dataset, scenes, voc
+from segcourse.data.scenes import CLASSES, DEFAULT_N_TRAIN, DEFAULT_N_VAL, MIN_AREA, render_scene
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "scenes"
 N_TRAIN, N_VAL = DEFAULT_N_TRAIN, DEFAULT_N_VAL
@@ -65,15 +65,15 @@ def test_render_rejects_bad_size(bad):
 
 def test_generate_rejects_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="root"):
-        scenes.generate_dataset(3)
+        scene_dataset.generate_dataset(3)
     with pytest.raises(ValueError, match="n_train"):
-        scenes.generate_dataset(tmp_path / "x", n_train=0)
+        scene_dataset.generate_dataset(tmp_path / "x", n_train=0)
     with pytest.raises(TypeError, match="n_val"):
-        scenes.generate_dataset(tmp_path / "x", n_val=2.5)
+        scene_dataset.generate_dataset(tmp_path / "x", n_val=2.5)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not empty"):
-        scenes.generate_dataset(tmp_path / "busy", n_train=1, n_val=1)
+        scene_dataset.generate_dataset(tmp_path / "busy", n_train=1, n_val=1)
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
 
 
@@ -83,8 +83,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools
 def test_generate_twice_gives_identical_bytes_and_readable_dataset(tmp_path):
-    a = scenes.generate_dataset(tmp_path / "a", n_train=5, n_val=3, seed=2)
-    b = scenes.generate_dataset(tmp_path / "b", n_train=5, n_val=3, seed=2)
+    a = scene_dataset.generate_dataset(tmp_path / "a", n_train=5, n_val=3, seed=2)
+    b = scene_dataset.generate_dataset(tmp_path / "b", n_train=5, n_val=3, seed=2)
     ta, tb = _tree(a), _tree(b)
     assert ta == tb
     assert voc.verify_manifest(a) == len(ta) - 1
@@ -125,17 +125,17 @@ def test_generate_twice_gives_identical_bytes_and_readable_dataset(tmp_path):
     assert ids == list(range(1, len(ids) + 1))
 
     # regenerating into a previous generation replaces it (stale scenes removed)
-    scenes.generate_dataset(a, n_train=2, n_val=1, seed=2)
+    scene_dataset.generate_dataset(a, n_train=2, n_val=1, seed=2)
     assert not (a / "JPEGImages" / "scene_00005.png").exists()
     assert voc.verify_manifest(a) == 3 * 4 + 3 + 2 + 1
 
 
 def test_cli(tmp_path, capsys):
-    assert scenes.main(["--out", str(tmp_path / "d"), "--n-train", "2", "--n-val", "1"]) == 0
+    assert scene_dataset.main(["--out", str(tmp_path / "d"), "--n-train", "2", "--n-val", "1"]) == 0
     assert "2 train + 1 val" in capsys.readouterr().out
     assert voc.verify_manifest(tmp_path / "d") == 3 * 4 + 3 + 2 + 1
     with pytest.raises(SystemExit):
-        scenes.main(["--out", str(tmp_path / "e"), "--n-train", "0"])
+        scene_dataset.main(["--out", str(tmp_path / "e"), "--n-train", "0"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,9 +148,9 @@ def _pixels(path: Path) -> tuple[str, bytes, bytes | None]:
 
 def test_shipped_data_matches_a_fresh_regeneration(tmp_path):
     assert (SHIPPED / "MANIFEST.sha256").is_file(), (
-        f"{SHIPPED} is missing; run `python -m segcourse.scenes --out data/scenes`")
+        f"{SHIPPED} is missing; run `./course data`")
     assert voc.verify_manifest(SHIPPED) > 0
-    fresh = scenes.generate_dataset(tmp_path / "scenes")
+    fresh = scene_dataset.generate_dataset(tmp_path / "scenes")
     want = (SHIPPED / "MANIFEST.sha256").read_text()
     got = (fresh / "MANIFEST.sha256").read_text()
     if got == want:
@@ -250,3 +250,29 @@ def test_intensity_threshold_does_not_segment(all_scenes):
                 best = max(best, (pred & fg).sum() / (pred | fg).sum())
         ious.append(best)
     assert np.mean(ious) < 0.75
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_boxes_from_masks_is_the_brute_force_box(seed):
+    from segcourse.ops.labels import boxes_from_masks
+    rng = np.random.default_rng(seed)
+    masks = rng.random((4, 7, 9)) < rng.uniform(0, 0.2, (4, 1, 1))
+    got = boxes_from_masks(masks)
+    for m, box in zip(masks, got):
+        ys, xs = np.nonzero(m)
+        want = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if len(xs) else (0, 0, 0, 0)
+        assert tuple(box) == want
+
+
+def test_manifest_round_trip(tmp_path):
+    from segcourse.data.voc import read_manifest, verify_manifest, write_manifest
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("x")
+    (tmp_path / "y.bin").write_bytes(b"\0\1")
+    write_manifest(tmp_path)
+    assert [rel for _, rel in read_manifest(tmp_path)] == ["a/x.txt", "y.bin"]
+    assert verify_manifest(tmp_path) == 2
+    (tmp_path / "y.bin").write_bytes(b"\0\2")
+    with pytest.raises(ValueError, match="y.bin"):
+        verify_manifest(tmp_path)

@@ -1,4 +1,4 @@
-"""Static reveal.js export (segcourse.slides): local reveal.js + MathJax, PNG fallback, no solutions.
+"""Static reveal.js export (segcourse.tooling.slides): local reveal.js + MathJax, PNG fallback, no solutions.
 
 The in-browser offline check (file://, network aborted) is in test_browser.py.
 """
@@ -8,7 +8,7 @@ import re
 import nbformat
 import pytest
 
-from segcourse import slides
+from segcourse.tooling import slides
 
 WIDGET = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
                                                         "version_minor": 0},

@@ -1,4 +1,4 @@
-"""segcourse.voc on a tiny VOC-layout folder written by hand (not by the scene generator)."""
+"""segcourse.data.voc on a tiny VOC-layout folder written by hand (not by the scene generator)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from segcourse import voc
+import segcourse as sc
+from segcourse.data import voc
 
 H, W = 6, 8
 
@@ -204,7 +205,7 @@ def test_label_png_round_trip(tmp_path, labels):
 
 def test_rgb_label_png_and_colorize(tmp_path):
     f = tmp_path / "rgb.png"
-    Image.fromarray(voc.colorize_labels(CLS_A)).save(f)
+    Image.fromarray(voc.colorize(CLS_A)).save(f)
     assert np.array_equal(voc.read_label_png(f), CLS_A)
     Image.fromarray(np.full((2, 2, 3), 7, np.uint8)).save(f)
     with pytest.raises(ValueError, match="not in VOC_PALETTE"):
@@ -228,13 +229,13 @@ def test_write_label_png_rejects_bad_labels(tmp_path, bad):
 
 def test_data_dir_and_load_scenes(vocroot, tmp_path, monkeypatch):
     monkeypatch.delenv("SEGCOURSE_DATA", raising=False)
-    assert voc.data_dir() == Path(voc.__file__).resolve().parents[1] / "data"
+    assert sc.data_dir() == Path(sc.__file__).resolve().parents[1] / "data"
     monkeypatch.setenv("SEGCOURSE_DATA", str(vocroot.parent))
-    assert voc.data_dir() == vocroot.parent
-    with pytest.raises(FileNotFoundError, match="python -m segcourse.scenes"):
-        voc.load_scenes()
+    assert sc.data_dir() == vocroot.parent
+    with pytest.raises(FileNotFoundError, match="./course data"):
+        sc.load_scenes()
     vocroot.rename(vocroot.parent / "scenes")
-    x, y = voc.load_scenes("val")
+    x, y = sc.load_scenes("val")
     assert x.shape == (1, 3, H, W) and torch.equal(y[0], torch.from_numpy(CLS_B))
 
 
@@ -246,8 +247,8 @@ def test_coco_annotations(vocroot):
 
 
 def test_render_scenes_matches_the_generator_and_refuses_the_shipped_seed():
-    from segcourse.scenes import render_scene
-    images, masks = voc.render_scenes(3, seed=2, size=64)
+    from segcourse.data.scenes import render_scene
+    images, masks = sc.render_scenes(3, seed=2, size=64)
     assert images.shape == (3, 3, 64, 64) and images.dtype == torch.float32
     assert masks.shape == (3, 64, 64) and masks.dtype == torch.int64
     for k in range(3):
@@ -255,6 +256,6 @@ def test_render_scenes_matches_the_generator_and_refuses_the_shipped_seed():
         assert np.array_equal(np.rint(images[k].permute(1, 2, 0).numpy() * 255).astype(np.uint8), scene.image)
         assert np.array_equal(masks[k].numpy(), scene.semantic)
     with pytest.raises(ValueError, match="seed"):
-        voc.render_scenes(3, seed=0)
+        sc.render_scenes(3, seed=0)
     with pytest.raises(ValueError, match="n"):
-        voc.render_scenes(0)
+        sc.render_scenes(0)

@@ -1,11 +1,11 @@
-"""my-lessons/: a student's edits survive course updates and resets (segcourse.workspace)."""
+"""my-lessons/: a student's edits survive course updates and resets (segcourse.tooling.workspace)."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from segcourse import workspace as ws
+from segcourse.tooling import workspace as ws
 
 
 def _nb(text: str) -> str:
@@ -109,7 +109,7 @@ def test_missing_or_damaged_record_counts_as_edited(dirs):
 
 def test_cli(dirs):
     course, mine = dirs
-    run = lambda *a: subprocess.run([sys.executable, "-m", "segcourse.workspace", *a],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "segcourse.tooling.workspace", *a],  # noqa: E731
                                     capture_output=True, text=True, check=True).stdout
     assert "new" in run("sync")
     (mine / "01_fcn.ipynb").write_text(_nb("mine"))

@@ -1,7 +1,7 @@
 """Benchmarks of lessons 02 and 04 (``./course bench``; not part of the unit tests).
 
 * FCN-8s in 60 s: from scratch on the 320 shipped training scenes for ``FCN_SIXTY_SECOND_EPOCHS``
-  epochs; records the training wall time and the val mIoU (course target: >= 0.85 within 60 s).
+  epochs; records the training wall time and the val mIoU.
 * FCN-8s, shipped schedule: reruns the shipped checkpoint's own recipe
   (``segcourse.checkpoints.train_checkpoint``, about 5 minutes) and checks it reaches the checkpoint's
   reported val mIoU; records the training time.
@@ -13,8 +13,11 @@ import pytest
 import torch
 
 import segcourse as sc
-from segcourse import fcn
 from segcourse.checkpoints import train_checkpoint
+
+#: The 60-second run: FCN-8s from scratch on the 320 shipped scenes for this many epochs (about 58 s
+#: on 2 idle cores).
+FCN_SIXTY_SECOND_EPOCHS = 20
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def scenes():
 
 
 def _train_fcn8s(images, masks, val_images, val_masks, epochs):
-    sc.seed_everything(0)  # as `python -m segcourse.checkpoints fcn8s` does before building
+    sc.seed_everything(0)  # as `./course retrain fcn8s` does before building
     model = sc.FCN("8s", num_classes=len(sc.CLASSES))
     hist = sc.train_segmentation(model, images, masks, epochs=epochs, batch_size=16, lr=3e-3, seed=0,
                                  progress=False)
@@ -35,10 +38,10 @@ def test_fcn8s_sixty_seconds(benchmark, scenes):
     (images, masks), (val_images, val_masks) = scenes
     result = {}
     benchmark.pedantic(lambda: result.update(_train_fcn8s(images, masks, val_images, val_masks,
-                                                          fcn.FCN_SIXTY_SECOND_EPOCHS)),
+                                                          FCN_SIXTY_SECOND_EPOCHS)),
                        rounds=1, iterations=1)
     benchmark.extra_info.update(val_miou=round(result["miou"], 4), train_seconds=round(result["seconds"], 1),
-                                epochs=fcn.FCN_SIXTY_SECOND_EPOCHS, train_scenes=int(images.shape[0]),
+                                epochs=FCN_SIXTY_SECOND_EPOCHS, train_scenes=int(images.shape[0]),
                                 target_miou=0.85, threads=torch.get_num_threads())
     assert result["miou"] > 0.4  # far above chance; the 0.85 target itself is not reached
 

@@ -8,7 +8,7 @@ import time
 import jupytext
 import pytest
 
-from segcourse.notebooks import LESSONS, execute, lesson_paths
+from segcourse.tooling.notebooks import LESSONS, execute, lesson_paths
 
 BUDGET_S = 60.0
 

@@ -1,0 +1,12 @@
+"""Operations the lessons teach, one file each, each checked in tests against its reference."""
+from .labels import IGNORE_INDEX, block_targets, boxes_from_masks, semantic_to_instances, stride_oracle
+from .receptive_field import (ConeGradient, RFRecord, conv_output_size, effective_receptive_field, mass_square_side,
+                              receptive_field_frame, receptive_fields, transposed_output_size, unit_centres)
+from .upsampling import (INTERPOLATION_METHODS, bilinear_kernel, bilinear_upsampler, conv_matrix,
+                         interpolation_frame, interpolation_weights, overlap_count)
+
+__all__ = ["IGNORE_INDEX", "block_targets", "boxes_from_masks", "semantic_to_instances", "stride_oracle",
+           "ConeGradient", "RFRecord", "conv_output_size", "effective_receptive_field", "mass_square_side",
+           "receptive_field_frame", "receptive_fields", "transposed_output_size", "unit_centres",
+           "INTERPOLATION_METHODS", "bilinear_kernel", "bilinear_upsampler", "conv_matrix", "interpolation_frame",
+           "interpolation_weights", "overlap_count"]

@@ -1,0 +1,282 @@
+"""The notebook pipeline: text pairs are the source, executed notebooks are built from them.
+
+    python -m segcourse.tooling.notebooks build [00 03 ...]   # sync .py -> .ipynb, execute top to bottom
+    python -m segcourse.tooling.notebooks check               # pairs agree, metadata clean, runs complete
+    python -m segcourse.tooling.notebooks new 05 "CRF" "条件随机场 conditional random field"
+
+Each lesson is ``lessons/NN_name.py`` (jupytext ``py:percent``) paired with ``NN_name.ipynb``.
+``build`` refreshes the navigation cell, executes the notebook in a fresh kernel of this
+environment with the network blocked, keeps only the metadata that matters (``slideshow``,
+``tags``, ``jupyter.source_hidden``), and records each lesson's run time in the README table.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from .._paths import LESSONS, ROOT, lesson_files
+
+__all__ = ["ROOT", "LESSONS", "lesson_paths", "build", "check", "clean", "SLIDE_TYPES"]
+
+TEMPLATE = Path(__file__).with_name("templates") / "lesson.py"
+NETGUARD_DIR = ROOT / "tests" / "ipython"  # IPython profile whose startup file blocks the network
+#: Allowed slide types. A continuation cell (stays on the current slide) carries an explicit
+#: ``null``: jupyterlab-slideshow hides cells marked "-" in deck mode, while nbconvert and RISE read
+#: ``null`` as "-" too, so ``null`` works in every presenter.
+SLIDE_TYPES = {"slide", "subslide", "fragment", None, "skip", "notes"}
+CELL_KEYS = {"slideshow", "tags", "jupyter"}
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+FORMATS = "ipynb,py:percent"
+NAV_TAG = "nav"
+README_START, README_END = "<!-- lessons:start -->", "<!-- lessons:end -->"
+
+
+def lesson_paths(selection=None) -> list[Path]:
+    """The lessons' text files ``lessons/NN_*.py`` in order, optionally only numbers in selection."""
+    return lesson_files(LESSONS, ".py", selection)
+
+
+def _read(path: Path):
+    import jupytext
+    return jupytext.read(path)
+
+
+def lesson_info(path: Path) -> dict:
+    """The ``segcourse`` block of a lesson's notebook metadata: title, terms (English/中文)."""
+    meta = _read(path).metadata.get("segcourse", {})
+    return {"number": path.name[:2], "stem": path.stem, "title": meta.get("title", path.stem),
+            "terms": meta.get("terms", ""), "seconds": meta.get("seconds")}
+
+
+def _nav_source(paths: list[Path], path: Path) -> str:
+    i = [p.name for p in paths].index(path.name)
+    parts = []
+    if i > 0:
+        parts.append(f"[← {lesson_info(paths[i - 1])['title']}]({paths[i - 1].stem}.ipynb)")
+    parts.append(f"[contents]({paths[0].stem}.ipynb#Road-map)")
+    if i + 1 < len(paths):
+        parts.append(f"[{lesson_info(paths[i + 1])['title']} →]({paths[i + 1].stem}.ipynb)")
+    return " · ".join(parts)
+
+
+def refresh_nav(path: Path, paths: list[Path]) -> bool:
+    """Rewrite the lesson's cells tagged ``nav`` to link previous / contents / next. Returns changed."""
+    import jupytext
+    nb = _read(path)
+    src = _nav_source(paths, path)
+    changed = False
+    for cell in nb.cells:
+        if NAV_TAG in cell.metadata.get("tags", []) and cell.source != src:
+            cell.source = src
+            changed = True
+    if changed:
+        jupytext.write(nb, path, fmt="py:percent")
+    return changed
+
+
+def metadata_problems(nb, name: str) -> list[str]:
+    """Cells without slideshow metadata or with unknown slide types, and stray metadata."""
+    problems = []
+    for k, cell in enumerate(nb.cells):
+        show = cell.metadata.get("slideshow")
+        if not isinstance(show, dict) or "slide_type" not in show:
+            problems.append(f"{name}: cell {k} has no slideshow.slide_type")
+        elif show["slide_type"] not in SLIDE_TYPES:
+            hint = " (use null for a continuation cell: jupyterlab-slideshow hides \"-\")" \
+                if show["slide_type"] == "-" else ""
+            problems.append(f"{name}: cell {k} has slide_type {show['slide_type']!r}; expected one of "
+                            f"{sorted(SLIDE_TYPES, key=str)}{hint}")
+    if nb.cells and nb.cells[0].metadata.get("slideshow", {}).get("slide_type") != "slide":
+        problems.append(f"{name}: the first cell must start a slide")
+    if "widgets" in nb.metadata:
+        problems.append(f"{name}: notebook metadata holds widget state")
+    return problems
+
+
+def clean(nb):
+    """Keep only metadata that matters: slideshow, tags, jupyter (source_hidden), kernelspec."""
+    nb = copy.deepcopy(nb)
+    keep = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"},
+            "jupytext": {"formats": FORMATS}}
+    if "segcourse" in nb.metadata:
+        keep["segcourse"] = nb.metadata["segcourse"]
+    nb.metadata = keep
+    for cell in nb.cells:
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in CELL_KEYS}
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                out.get("metadata", {}).pop("execution", None)
+    return nb
+
+
+def _kernel_env() -> dict:
+    env = dict(os.environ)
+    env["IPYTHONDIR"] = str(NETGUARD_DIR)
+    env.setdefault("PYTHONHASHSEED", "0")
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    return env
+
+
+def execute(nb, cwd: Path, timeout: int = 600):
+    """Execute ``nb`` top to bottom in a fresh kernel of this environment (network blocked)."""
+    from nbclient import NotebookClient
+    old = dict(os.environ)
+    os.environ.update(_kernel_env())
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd)}})
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return nb
+
+
+def build(selection=None, *, execute_cells: bool = True) -> dict:
+    """Sync each selected lesson .py -> .ipynb and execute it; returns {stem: seconds}."""
+    import jupytext
+    paths = lesson_paths()
+    chosen = lesson_paths(selection)
+    times = {}
+    for path in chosen:
+        refresh_nav(path, paths)
+        nb = _read(path)
+        problems = metadata_problems(nb, path.name)
+        if problems:
+            raise SystemExit("\n".join(problems))
+        start = time.perf_counter()
+        if execute_cells:
+            execute(nb, LESSONS)
+        times[path.stem] = round(time.perf_counter() - start, 1)
+        nb.metadata.setdefault("segcourse", {})["seconds"] = times[path.stem]
+        jupytext.write(clean(nb), path.with_suffix(".ipynb"), fmt="ipynb")
+        _write_seconds(path, times[path.stem])
+        print(f"{path.stem}: {times[path.stem]:.1f} s", flush=True)
+    update_readme()
+    return times
+
+
+def _write_seconds(path: Path, seconds: float) -> None:
+    """Record the run time in the .py header too, so the pair stays identical."""
+    import jupytext
+    nb = _read(path)
+    nb.metadata.setdefault("segcourse", {})["seconds"] = seconds
+    jupytext.write(nb, path, fmt="py:percent")
+
+
+def lesson_table() -> str:
+    rows = ["| # | lesson | key terms | run time |", "|---|---|---|---|"]
+    for p in lesson_paths():
+        info = lesson_info(p)
+        secs = f"{info['seconds']:.0f} s" if info["seconds"] is not None else "?"
+        rows.append(f"| {info['number']} | [{info['title']}](lessons/{p.stem}.ipynb) | "
+                    f"{info['terms']} | {secs} |")
+    return "\n".join(rows)
+
+
+def update_readme() -> bool:
+    """Rewrite the lesson table between the README's markers. Returns changed."""
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text:
+        return False
+    new = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END),
+                 README_START + "\n" + lesson_table() + "\n" + README_END, text, flags=re.S)
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def _cells_signature(nb) -> list:
+    return [(c.cell_type, c.source.strip(), json.dumps({k: v for k, v in c.metadata.items()
+                                                        if k in CELL_KEYS}, sort_keys=True))
+            for c in nb.cells]
+
+
+def pair_problems(path: Path) -> list[str]:
+    """Differences between a lesson's .py and .ipynb, and problems in the executed notebook."""
+    ipynb = path.with_suffix(".ipynb")
+    if not ipynb.exists():
+        return [f"{path.name}: no paired {ipynb.name}; run `python -m segcourse.tooling.notebooks build`"]
+    text_nb, run_nb = _read(path), _read(ipynb)
+    problems = metadata_problems(text_nb, path.name)
+    a, b = _cells_signature(text_nb), _cells_signature(run_nb)
+    if len(a) != len(b):
+        problems.append(f"{path.name}: {len(a)} cells but {ipynb.name} has {len(b)}")
+    for k, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            problems.append(f"{path.name}: cell {k} differs from {ipynb.name} (rebuild the notebook)")
+            break
+    if text_nb.metadata.get("segcourse") != run_nb.metadata.get("segcourse"):
+        problems.append(f"{path.name}: segcourse metadata differs from {ipynb.name}")
+    counts = [c.get("execution_count") for c in run_nb.cells if c.cell_type == "code"]
+    if counts != list(range(1, len(counts) + 1)):
+        problems.append(f"{ipynb.name}: not executed top to bottom in one run (counts {counts[:8]}...)")
+    for c in run_nb.cells:
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"{ipynb.name}: a stored output is an error: {out.get('ename')}")
+    raw = json.loads(ipynb.read_text(encoding="utf-8"))
+    if "widgets" in raw.get("metadata", {}):
+        problems.append(f"{ipynb.name}: notebook metadata holds widget state")
+    for c in raw["cells"]:
+        extra = set(c.get("metadata", {})) - CELL_KEYS
+        if extra:
+            problems.append(f"{ipynb.name}: cell metadata keys {sorted(extra)} should be cleaned")
+            break
+    return problems
+
+
+def check(selection=None) -> list[str]:
+    """All problems over the selected lessons (empty list = all good)."""
+    problems = []
+    for path in lesson_paths(selection):
+        problems += pair_problems(path)
+    return problems
+
+
+def new_lesson(number: str, title: str, terms: str) -> Path:
+    """Start lesson ``NN`` from the template (objectives, sections, exercises, summary, nav)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+    path = LESSONS / f"{int(number):02d}_{slug}.py"
+    if path.exists():
+        raise SystemExit(f"{path} exists")
+    text = TEMPLATE.read_text(encoding="utf-8")
+    text = text.replace("{{NUMBER}}", f"{int(number):02d}").replace("{{TITLE}}", title)
+    text = text.replace("{{TERMS}}", terms)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segcourse.tooling.notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="sync and execute lessons (all, or the numbers given)")
+    b.add_argument("lessons", nargs="*")
+    c = sub.add_parser("check", help="pairs agree, metadata clean, executed in one run")
+    c.add_argument("lessons", nargs="*")
+    n = sub.add_parser("new", help="start a lesson from the template")
+    n.add_argument("number")
+    n.add_argument("title")
+    n.add_argument("terms")
+    args = parser.parse_args(argv)
+    if args.cmd == "build":
+        build(args.lessons)
+    elif args.cmd == "check":
+        problems = check(args.lessons)
+        print("\n".join(problems) if problems else "all lessons paired, clean and executed")
+        return 1 if problems else 0
+    else:
+        print(new_lesson(args.number, args.title, args.terms))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
