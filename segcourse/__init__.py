@@ -20,7 +20,9 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VO
 from .ops import (IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
                   interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
-                  stride_oracle, transposed_output_size)
+                  stride_oracle, transposed_output_size, roi_pool, roi_align, ps_roi_pool, ps_roi_align,
+                  MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, quantisation_error,
+                  sub_pixel_boxes, fpn_levels)
 from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
                       iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores)
 from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
@@ -29,7 +31,7 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
                      vgg16_layer_names)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
-from .draw import (ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+from .draw import (draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
                       receptive_field_explorer)
@@ -46,7 +48,9 @@ __all__ = [
     "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
     "boxes_from_masks", "conv_matrix", "conv_output_size", "effective_receptive_field", "interpolation_weights",
     "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
-    "transposed_output_size",
+    "transposed_output_size", "roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align", "MultiScaleRoIAlign",
+    "roi_pool_bins", "roi_align_sample_points", "roi_views", "quantisation_error", "sub_pixel_boxes",
+    "fpn_levels",
     # metrics
     "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
     "mask_ap", "mask_iou", "mean_iou", "pixel_accuracy", "segmentation_scores",
@@ -58,7 +62,7 @@ __all__ = [
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
     # pictures and widgets
-    "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
     "iou_explorer", "new_figure", "receptive_field_explorer",
     # exercises
