@@ -32,7 +32,7 @@ def feature_costs(model: nn.Module, input_shape, forward=None, dry_run: bool = T
     dry_run: True runs the model on an *empty batch* (0, C, H, W): every layer still computes its
     output shape, no arithmetic is done, so a full-width VGG-16 or ResNet-50 on 513 x 513 costs
     milliseconds; the counts are then multiplied by N. False runs it on N real zero images (what
-    ``segcourse.fcn.conv_macs`` does; tested equal). forward: optional ``f(model, x)`` (default
+    :func:`conv_macs` did before it became this function; tested equal). forward: optional ``f(model, x)`` (default
     ``model(x)``). The model is run in eval mode on a copy.
 
     Returns ``out_shape`` (of the final output; a list/tuple/dict output gives its last tensor's),

@@ -128,7 +128,7 @@ def receptive_field_table(models: dict, input_size: int | None = None) -> dict:
 
     models: {variant name: nn.Module}. Returns {layer name: {variant: (field, jump, out_size)}}
     in layer order (a layer missing from a variant is missing from its dict), from
-    ``segcourse.geometry.receptive_fields`` (which handles dilation: k_eff = d (k - 1) + 1).
+    ``segcourse.ops.receptive_field.receptive_fields`` (which handles dilation: k_eff = d (k - 1) + 1).
     """
     if not isinstance(models, dict) or not models:
         raise TypeError("models: expected a non-empty dict {name: nn.Module}")

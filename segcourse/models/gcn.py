@@ -88,7 +88,7 @@ def gcn_costs(in_channels: int, out_channels: int, k: int, size: int = 32, mid_c
     field: the :class:`GCN` block, one k x k convolution, and a stack of (k - 1) / 2 3 x 3
     convolutions (in -> out, then out -> out) with the same theoretical receptive field.
     Returns {"gcn": {...}, "conv_kxk": {...}, "stack_3x3": {...}}, each with ``params``, ``macs``,
-    ``field`` (measured with :func:`feature_costs` and ``segcourse.geometry.receptive_fields``).
+    ``field`` (measured with :func:`feature_costs` and ``segcourse.ops.receptive_field.receptive_fields``).
     """
     cin = check_int(in_channels, "in_channels", min_value=1)
     cout = check_int(out_channels, "out_channels", min_value=1)
