@@ -425,7 +425,7 @@ def test_fcis_explorer_updates_artists_in_place(val):
     image, inst, classes = _scene(val, 0)
     w = sc.fcis_explorer(image, inst, classes, class_names=sc.CLASSES)
     sl_roi, sl_k = w.controls
-    ax_img, ax_tiles, ax_in, ax_out, ax_mask = w.figure.axes
+    ax_img, ax_tiles, ax_io, ax_mask = w.figure.axes
     tiles, mask_art, box = ax_tiles.images[0], ax_mask.images[0], ax_img.patches[0]
     assert w.state["k"] == 3 and w.state["roi"] == 0 and "IoU" in w.readout.value
     assert w.state["mask_iou"] > 0.85           # a small triangle whose box lies inside another triangle's

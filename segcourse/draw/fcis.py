@@ -100,11 +100,19 @@ def draw_ps_tiles(frame: dict, part: str = "inside", ax=None, *, vmin: float = 0
 
 def draw_score_map(values, ax=None, *, vmin: float | None = None, vmax: float | None = None,
                    cmap: str = "magma", title: str | None = None, colorbar: bool = False) -> dict:
-    """One (M, M) map (assembled inside / outside scores or the mask probability).
-    Returns ``{"image": AxesImage}``."""
-    v = as_array(values, "values", ndim=2, kind="float")
+    """One (M, M) map (assembled inside / outside scores or the mask probability); NaN cells are
+    left blank (white). Returns ``{"image": AxesImage}``."""
+    import matplotlib
+    raw = values.detach().cpu().numpy() if hasattr(values, "detach") else values
+    try:
+        v = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"values: expected a numeric (M, M) array, got {type(values).__name__}") from None
+    if v.ndim != 2:
+        raise ValueError(f"values: expected shape (M, M), got {v.shape}")
     ax, own = get_axes(ax)
-    im = ax.imshow(v, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
+    im = ax.imshow(v, cmap=colours, vmin=vmin, vmax=vmax, interpolation="nearest")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     finish(ax, title, own)

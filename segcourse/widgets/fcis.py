@@ -23,6 +23,12 @@ _MAX_K = 6
 _GT, _TRAINED = "ground truth", "trained FCIS"
 
 
+def _side_by_side(a, b, gap: int = 4) -> np.ndarray:
+    """Two (M, M) maps in one image, a blank (NaN) gap between them."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.concatenate([a, np.full((a.shape[0], gap), np.nan), b], axis=1)
+
+
 def fcis_explorer(image, instance, classes, model=None, *, roi: int = 0, k: int = 3, source: str = _GT,
                   class_names=None, strength: float = 4.0):
     """Pick a RoI (one object's box) and k: the k x k position-sensitive inside maps of its class that
@@ -91,17 +97,18 @@ def fcis_explorer(image, instance, classes, model=None, *, roi: int = 0, k: int 
                      mask_iou=(int((pasted & true).sum()) / union) if union else 1.0)
         return frame
 
-    fig, axes = new_figure((12.6, 3.1), ncols=5)
-    ax_img, ax_tiles, ax_in, ax_out, ax_mask = axes
+    fig, axes = new_figure((10.0, 2.6), ncols=4)
+    for ax, ratio in zip(axes, (1, 1, 2.1, 1)):                  # inside | outside share one wide panel
+        ax.set_box_aspect(1 / ratio)
+    ax_img, ax_tiles, ax_io, ax_mask = axes
     first = compute(roi, k, source)
-    scene = draw_roi_grid(rgb, boxes, roi, first["k"], ax=ax_img, title="scene: RoI and its k x k grid")
+    scene = draw_roi_grid(rgb, boxes, roi, first["k"], ax=ax_img, title="RoI, k x k grid")
     tiles = draw_ps_tiles(first, "inside", ax=ax_tiles, vmin=first["vmin"], vmax=first["vmax"],
-                          title="the k x k inside maps it reads")
-    ins = draw_score_map(first["inside"], ax=ax_in, vmin=first["vmin"], vmax=first["vmax"], title="assembled inside")
-    outs = draw_score_map(first["outside"], ax=ax_out, vmin=first["vmin"], vmax=first["vmax"],
-                          title="assembled outside")
+                          title="k x k inside maps")
+    pair = draw_score_map(_side_by_side(first["inside"], first["outside"]), ax=ax_io, vmin=first["vmin"],
+                          vmax=first["vmax"], title="inside | outside")
     mask = draw_score_map(first["mask"], ax=ax_mask, vmin=0, vmax=1, cmap="viridis",
-                          title="mask = softmax(in, out)")
+                          title="mask")
 
     w = _widgets()
     controls = {"roi": w.IntSlider(value=roi, min=0, max=len(boxes) - 1, description="RoI"),
@@ -125,9 +132,8 @@ def fcis_explorer(image, instance, classes, model=None, *, roi: int = 0, k: int 
         tiles["image"].set_data(tile_mosaic(fr["tiles_inside"], fr["reads"], vmin=fr["vmin"], vmax=fr["vmax"]))
         n = tiles["image"].get_array().shape[0]
         tiles["image"].set_extent((-0.5, n - 0.5, n - 0.5, -0.5))
-        for art, key in ((ins, "inside"), (outs, "outside")):
-            art["image"].set_data(fr[key].numpy())
-            art["image"].set_clim(fr["vmin"], fr["vmax"])
+        pair["image"].set_data(_side_by_side(fr["inside"], fr["outside"]))
+        pair["image"].set_clim(fr["vmin"], fr["vmax"])
         mask["image"].set_data(fr["mask"].numpy())
         p = fr["probs"]
         best = int(p[1:].argmax()) + 1
