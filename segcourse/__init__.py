@@ -21,7 +21,7 @@ from .ops import (IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
                   interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
                   stride_oracle, transposed_output_size, roi_pool, roi_align, ps_roi_pool, ps_roi_align,
-                  MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, quantisation_error,
+                  MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, roi_shift_trace, quantisation_error,
                   sub_pixel_boxes, fpn_levels)
 from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
                       iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores)
@@ -34,7 +34,7 @@ from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_che
 from .draw import (draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
-                      receptive_field_explorer)
+                      receptive_field_explorer, roi_explorer)
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "boxes_from_masks", "conv_matrix", "conv_output_size", "effective_receptive_field", "interpolation_weights",
     "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
     "transposed_output_size", "roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align", "MultiScaleRoIAlign",
-    "roi_pool_bins", "roi_align_sample_points", "roi_views", "quantisation_error", "sub_pixel_boxes",
+    "roi_pool_bins", "roi_align_sample_points", "roi_views", "roi_shift_trace", "quantisation_error", "sub_pixel_boxes",
     "fpn_levels",
     # metrics
     "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
@@ -64,7 +64,7 @@ __all__ = [
     # pictures and widgets
     "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
-    "iou_explorer", "new_figure", "receptive_field_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer", "roi_explorer",
     # exercises
     "check", "solution",
 ]

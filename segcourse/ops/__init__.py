@@ -3,7 +3,8 @@ from .labels import IGNORE_INDEX, block_targets, boxes_from_masks, semantic_to_i
 from .receptive_field import (ConeGradient, RFRecord, conv_output_size, effective_receptive_field, mass_square_side,
                               receptive_field_frame, receptive_fields, transposed_output_size, unit_centres)
 from .roi import (MultiScaleRoIAlign, fpn_levels, ps_roi_align, ps_roi_pool, quantisation_error, roi_align,
-                  roi_align_sample_points, roi_pool, roi_pool_bins, roi_views, sub_pixel_boxes)
+                  roi_align_sample_points, roi_pool, roi_pool_bins, roi_shift_trace, roi_views,
+                  sub_pixel_boxes)
 from .upsampling import (INTERPOLATION_METHODS, bilinear_kernel, bilinear_upsampler, conv_matrix,
                          interpolation_frame, interpolation_weights, overlap_count)
 
@@ -11,6 +12,6 @@ __all__ = ["IGNORE_INDEX", "block_targets", "boxes_from_masks", "semantic_to_ins
            "ConeGradient", "RFRecord", "conv_output_size", "effective_receptive_field", "mass_square_side",
            "receptive_field_frame", "receptive_fields", "transposed_output_size", "unit_centres",
            "MultiScaleRoIAlign", "fpn_levels", "ps_roi_align", "ps_roi_pool", "quantisation_error", "roi_align",
-           "roi_align_sample_points", "roi_pool", "roi_pool_bins", "roi_views", "sub_pixel_boxes",
+           "roi_align_sample_points", "roi_pool", "roi_pool_bins", "roi_shift_trace", "roi_views", "sub_pixel_boxes",
            "INTERPOLATION_METHODS", "bilinear_kernel", "bilinear_upsampler", "conv_matrix", "interpolation_frame",
            "interpolation_weights", "overlap_count"]

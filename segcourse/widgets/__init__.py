@@ -3,7 +3,8 @@ one file per compute module it shows."""
 from .base import FigureWidget, connect, new_figure
 from .metrics import iou_explorer
 from .receptive_field import receptive_field_explorer
+from .roi import roi_explorer
 from .upsampling import interpolation_explorer
 
 __all__ = ["FigureWidget", "connect", "new_figure", "iou_explorer", "receptive_field_explorer",
-           "interpolation_explorer"]
+           "interpolation_explorer", "roi_explorer"]

@@ -1,4 +1,4 @@
-"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01 and 03.
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03 and 10.
 
 Target: median <= 50 ms on 2 CPU cores. Run with
 ``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
@@ -58,4 +58,29 @@ def test_interpolation_explorer_method_change(benchmark):
     w = sc.interpolation_explorer(method="bilinear", factor=3, pixel=(4, 5))
     dd = w.controls[0]
     benchmark.pedantic(_rounds(w, dd, list(sc.INTERPOLATION_METHODS)), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+
+
+def _roi_explorer():
+    import torch
+    net = sc.load_checkpoint("fcn8s").eval()
+    images, _ = sc.load_scenes("val")
+    with torch.no_grad():
+        pool4 = net.backbone(images[:1])[3][0]
+    return sc.roi_explorer(pool4[43], [57.0, 43.0, 106.0, 91.0], stride=16)   # lesson 10's default
+
+
+def test_roi_explorer_update(benchmark):
+    w = _roi_explorer()
+    sl_x = w.controls[0]
+    # one image pixel (1/16 cell) at a time: RoIAlign's samples move on every step
+    benchmark.pedantic(_rounds(w, sl_x, [k / 16 for k in range(1, 25)]), rounds=30, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+
+
+def test_roi_explorer_y_and_size_change(benchmark):
+    w = _roi_explorer()
+    _, sl_y, _ = w.controls
+    # a y shift also recomputes the trace along x (65 boxes through both ops)
+    benchmark.pedantic(_rounds(w, sl_y, [k / 16 for k in range(-12, 12)]), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs
