@@ -24,7 +24,8 @@ from .ops import (IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel
                   MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, quantisation_error,
                   sub_pixel_boxes, fpn_levels, dilate_kernel, space_to_batch, batch_to_space,
                   atrous_conv2d_space_to_batch, effective_kernel_size, sampling_footprint, footprint_1d,
-                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions)
+                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions,
+                  space_to_batch_paddings, RATE_PATTERNS, rate_pattern)
 from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
                       iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores,
                       SIZE_BUCKETS, instance_size_iou)
@@ -38,7 +39,7 @@ from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_che
 from .draw import (draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
-                      receptive_field_explorer)
+                      receptive_field_explorer, footprint_explorer)
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
@@ -56,7 +57,8 @@ __all__ = [
     "roi_pool_bins", "roi_align_sample_points", "roi_views", "quantisation_error", "sub_pixel_boxes",
     "fpn_levels", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch",
     "effective_kernel_size", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame",
-    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions",
+    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "space_to_batch_paddings", "RATE_PATTERNS",
+    "rate_pattern",
     # metrics
     "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
     "mask_ap", "mask_iou", "mean_iou", "pixel_accuracy", "segmentation_scores", "SIZE_BUCKETS",
@@ -71,7 +73,7 @@ __all__ = [
     # pictures and widgets
     "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
-    "iou_explorer", "new_figure", "receptive_field_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer",
     # exercises
     "check", "solution",
 ]
