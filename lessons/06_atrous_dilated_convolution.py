@@ -199,8 +199,8 @@ def effective_kernel(kernel, rate):
 
 sc.check("06.effective_kernel", effective_kernel)
 
-# %% [markdown] jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution, on request only: run `print(sc.solution("06.effective_kernel"))` in a new cell.
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("06.effective_kernel"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The slide's TF-slim code, in PyTorch
@@ -466,8 +466,8 @@ def stack_offsets(rates):
 
 sc.check("06.stack_offsets", stack_offsets)
 
-# %% [markdown] jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution, on request only: run `print(sc.solution("06.stack_offsets"))` in a new cell.
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("06.stack_offsets"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### Explore: what one unit of a stack samples
