@@ -15,33 +15,38 @@ from ._paths import data_dir  # noqa: E402
 from .seed import SEED, seed_everything  # noqa: E402
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VOC_PALETTE, Scene,  # noqa: E402
                    VOCSegmentation, coco_annotations, colorize, generate_dataset, image_tensor, load_scenes,
-                   load_split, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
+                   load_split, load_scene_instances, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
                    slide_heat_map_rows, verify_manifest, write_label_png)
 from .ops import (IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
                   interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
                   stride_oracle, transposed_output_size, roi_pool, roi_align, ps_roi_pool, ps_roi_align,
                   MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, roi_shift_trace, quantisation_error,
-                  sub_pixel_boxes, fpn_levels)
+                  sub_pixel_boxes, fpn_levels, dilate_kernel, space_to_batch, batch_to_space,
+                  atrous_conv2d_space_to_batch, effective_kernel_size, sampling_footprint, footprint_1d,
+                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions,
+                  space_to_batch_paddings, RATE_PATTERNS, rate_pattern)
 from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
-                      iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores)
+                      iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores,
+                      SIZE_BUCKETS, instance_size_iou)
 from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
                      VGGClassifier, center_crop, conv_macs, convolutionalize, fc_as_conv, fuse_scores, heat_maps,
                      pad_for_heat_map, sliding_window, slim_vgg16_features, train_heat_map_classifier,
-                     vgg16_layer_names)
+                     vgg16_layer_names, feature_costs, SmallBackbone, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SCHEMES, build_scheme,
+                     GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
-from .draw import (draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+from .draw import (draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
-                      receptive_field_explorer, roi_explorer)
+                      receptive_field_explorer, footprint_explorer, roi_explorer)
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
     "data_dir", "SEED", "seed_everything",
     # data
     "CLASSES", "IMAGENET_MEAN", "IMAGENET_STD", "NUM_CLASSES", "PHOTOS", "VOC_PALETTE", "Scene", "VOCSegmentation",
-    "coco_annotations", "colorize", "generate_dataset", "image_tensor", "load_scenes", "load_split", "photo",
+    "coco_annotations", "colorize", "generate_dataset", "image_tensor", "load_scenes", "load_scene_instances", "load_split", "photo",
     "prepare_photo", "read_label_png", "render_scene", "render_scenes", "slide_heat_map", "slide_heat_map_rows",
     "verify_manifest", "write_label_png",
     # ops
@@ -50,21 +55,25 @@ __all__ = [
     "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
     "transposed_output_size", "roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align", "MultiScaleRoIAlign",
     "roi_pool_bins", "roi_align_sample_points", "roi_views", "roi_shift_trace", "quantisation_error", "sub_pixel_boxes",
-    "fpn_levels",
+    "fpn_levels", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch",
+    "effective_kernel_size", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame",
+    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "space_to_batch_paddings", "RATE_PATTERNS",
+    "rate_pattern",
     # metrics
     "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
-    "mask_ap", "mask_iou", "mean_iou", "pixel_accuracy", "segmentation_scores",
+    "mask_ap", "mask_iou", "mean_iou", "pixel_accuracy", "segmentation_scores", "SIZE_BUCKETS",
+    "instance_size_iou",
     # models and training
     "FCN", "FCN_VARIANTS", "HEATMAP_WIDTHS", "VGG16_LAYOUT", "VGG_WIDTHS", "TinyFCN", "VGGBackbone",
     "VGGClassifier", "center_crop", "conv_macs", "convolutionalize", "fc_as_conv", "fuse_scores", "heat_maps",
     "pad_for_heat_map", "sliding_window", "slim_vgg16_features", "train_heat_map_classifier",
-    "vgg16_layer_names", "fit", "predict", "predict_proba", "train_segmentation",
+    "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "fit", "predict", "predict_proba", "train_segmentation",
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
     # pictures and widgets
-    "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
-    "iou_explorer", "new_figure", "receptive_field_explorer", "roi_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "roi_explorer",
     # exercises
     "check", "solution",
 ]

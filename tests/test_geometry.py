@@ -482,3 +482,10 @@ def test_fc_as_conv_is_linear_on_a_window():
     assert torch.allclose(F.conv2d(x, w, lin.bias).flatten(), lin(x.flatten(1)).flatten(), atol=1e-6)
     with pytest.raises(ValueError, match="weight"):
         sc.fc_as_conv(lin.weight, 4, 2)
+
+
+def test_conv_macs_hand_counted():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=2, dilation=2), nn.ReLU(),
+                        nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1), nn.Flatten(), nn.Linear(2 * 10 * 10, 7))
+    # conv: 2 images x 4 x 5 x 5 outputs x 27; transposed: 2 x 4 x 5 x 5 inputs x 2 x 16; fc: 2 x 7 x 200
+    assert sc.conv_macs(net, (2, 3, 5, 5)) == 2 * 4 * 25 * 27 + 2 * 4 * 25 * 32 + 2 * 7 * 200

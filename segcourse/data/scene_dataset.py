@@ -20,9 +20,9 @@ from .._paths import data_dir
 from .._validate import check_int
 from .images import image_tensor
 from .scenes import CLASSES, DEFAULT_N_TRAIN, DEFAULT_N_VAL, Scene, render_scene
-from .voc import MANIFEST, load_split, read_manifest, write_label_png, write_manifest, write_rgb_png
+from .voc import MANIFEST, VOCSegmentation, load_split, read_manifest, write_label_png, write_manifest, write_rgb_png
 
-__all__ = ["generate_dataset", "load_scenes", "render_scenes"]
+__all__ = ["generate_dataset", "load_scenes", "load_scene_instances", "render_scenes"]
 
 
 
@@ -150,6 +150,14 @@ def load_scenes(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         raise FileNotFoundError(f"load_scenes: {root} does not exist; regenerate it with "
                                 f"`./course data` (python -m segcourse.tooling.make_data --out {root}) or set SEGCOURSE_DATA")
     return load_split(root, split)
+
+
+def load_scene_instances(split: str = "val") -> torch.Tensor:
+    """Instance maps of the shipped course scenes: (N, 128, 128) int64, 0 = background, 1..K the
+    objects of each scene (from SegmentationObject PNGs via ``VOCSegmentation.instances``), in the
+    order of ``load_scenes(split)``."""
+    ds = VOCSegmentation(data_dir() / "scenes", split)
+    return torch.stack([ds.instances(i)["instance"] for i in range(len(ds))])
 
 
 def render_scenes(n: int, seed: int = 1, size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["CheckResult", "Case", "Exercise", "compare", "check_function", "check_value"]
+__all__ = ["CheckResult", "Case", "Exercise", "compare", "check_function", "check_value", "as_number",
+           "number_matches"]
 
 
 @dataclass
@@ -146,10 +147,16 @@ def compare(got, expected, *, atol: float = 1e-6) -> str | None:
     return None
 
 
-def check_function(fn, cases: list[Case], *, atol: float = 1e-6) -> tuple[bool, list[str]]:
-    """Run ``fn`` on every case; report the first failures with their case names."""
+def check_function(fn, cases: list[Case], *, atol: float = 1e-6, compare=None, diagnose=None) -> tuple[bool, list[str]]:
+    """Run ``fn`` on every case; report the first failures with their case names.
+
+    compare(got, expected, atol) -> None or why it is wrong (default :func:`compare`; it must never
+    print the expected value). diagnose(case, got) -> a sentence naming a typical mistake the answer
+    matches, or None; it is added to the case's line.
+    """
     if not callable(fn):
         return False, [f"expected a function, got {_describe(fn)}"]
+    cmp = compare if compare is not None else (lambda got, exp, tol: globals()["compare"](got, exp, atol=tol))
     lines, ok = [], 0
     for case in cases:
         try:
@@ -159,11 +166,12 @@ def check_function(fn, cases: list[Case], *, atol: float = 1e-6) -> tuple[bool, 
         except Exception as exc:  # the student's code failed: say where, keep going
             lines.append(f"case '{case.name}': raised {type(exc).__name__}: {exc}")
             continue
-        why = compare(got, case.expected, atol=atol)
+        why = cmp(got, case.expected, atol)
         if why is None:
             ok += 1
-        else:
-            lines.append(f"case '{case.name}': {why}")
+            continue
+        hint = diagnose(case, got) if diagnose is not None else None
+        lines.append(f"case '{case.name}': {why}" + (f" {hint}" if hint else ""))
     lines.insert(0, f"{ok}/{len(cases)} cases correct")
     return ok == len(cases), lines[:6]
 
@@ -174,3 +182,20 @@ def check_value(answer, expected, *, what: str, hint: str = "", atol: float = 1e
     if why is None:
         return True, [f"{what}: correct"]
     return False, [f"{what}: {why}"] + ([hint] if hint else [])
+
+
+def as_number(x) -> float | None:
+    """``x`` as a float if it is one number (int, float, 0-d or 1-element array/tensor), else None."""
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        if (x.numel() if isinstance(x, torch.Tensor) else x.size) != 1:
+            return None
+        x = x.item()
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.number)):
+        return None
+    return float(x)
+
+
+def number_matches(got, value, atol: float = 1e-9) -> bool:
+    """Whether a student's answer is the number ``value`` (for recognising typical mistakes)."""
+    g = as_number(got)
+    return g is not None and abs(g - float(value)) <= atol

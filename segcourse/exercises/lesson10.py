@@ -16,7 +16,7 @@ import math
 import torch
 
 from ..ops.roi import roi_align_sample_points, roi_pool_bins
-from .checking import Case, Exercise
+from .checking import Case, Exercise, check_function
 
 __all__ = ["EXERCISES", "pool_cells_cases", "pool_bins_cases", "align_samples_cases",
            "MISTAKES"]
@@ -48,35 +48,26 @@ def _describe(x) -> str:
 
 
 def _check_with_diagnosis(fn, cases, mistakes, what) -> tuple[bool, list[str]]:
-    """Run ``fn`` on every case; a wrong answer is matched against ``mistakes`` (name ->
-    (wrong_fn, explanation)) to say what went wrong. The expected value is never printed."""
-    if not callable(fn):
-        return False, [f"expected a function, got {_describe(fn)}"]
-    lines, ok = [], 0
-    for case in cases:
+    """:func:`check_function` with this lesson's comparison, and a wrong answer matched against
+    ``mistakes`` (name -> (wrong_fn, explanation)) to say what went wrong. The expected value is
+    never printed."""
+    def compare(got, expected, atol):
+        if _same(got, expected):
+            return None
+        why = f"your {what} {_describe(got)} are not what torchvision computes"
+        n_exp = torch.as_tensor(_as_list(expected)).numel()
         try:
-            got = fn(*case.args)
-        except NotImplementedError:
-            return False, ["the function still raises NotImplementedError: fill in its body"]
-        except Exception as exc:  # the student's code failed: say where, keep going
-            lines.append(f"case '{case.name}': raised {type(exc).__name__}: {exc}")
-            continue
-        if _same(got, case.expected):
-            ok += 1
-            continue
-        why = next((text for wrong, text in mistakes.values() if _same(got, wrong(*case.args))), None)
-        if why is None:
-            why = f"your {what} {_describe(got)} are not what torchvision computes"
-            n_exp = torch.as_tensor(_as_list(case.expected)).numel()
-            try:
-                n_got = torch.as_tensor(_as_list(got)).numel()
-            except (TypeError, ValueError, RuntimeError):
-                n_got = None
-            if n_got is not None and n_got != n_exp:
-                why += f" (you gave {n_got} number(s), the answer has {n_exp})"
-        lines.append(f"case '{case.name}': {why}")
-    lines.insert(0, f"{ok}/{len(cases)} cases correct")
-    return ok == len(cases), lines[:6]
+            n_got = torch.as_tensor(_as_list(got)).numel()
+        except (TypeError, ValueError, RuntimeError):
+            n_got = None
+        if n_got is not None and n_got != n_exp:
+            why += f" (you gave {n_got} number(s), the answer has {n_exp})"
+        return why
+
+    def diagnose(case, got):
+        return next((text for wrong, text in mistakes.values() if _same(got, wrong(*case.args))), None)
+
+    return check_function(fn, cases, compare=compare, diagnose=diagnose)
 
 
 # -- 10.pool_cells: RoIPool's rounded box ------------------------------------------------------------

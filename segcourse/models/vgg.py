@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .._validate import check_choice, check_images, check_int
+from .common import kaiming_
 
 __all__ = ["VGG16_LAYOUT", "VGG16_WIDTHS", "VGG_WIDTHS", "HEATMAP_WIDTHS", "VGGBackbone",
            "vgg16_layer_names", "slim_vgg16_features", "convolutionalize", "fc_as_conv"]
@@ -106,11 +107,7 @@ def slim_vgg16_features(width_divisor: int = 16, *, generator: torch.Generator |
     layers, c_in, names = [], 3, iter(vgg16_layer_names())
     for n_convs, width in zip(VGG16_LAYOUT, VGG16_WIDTHS):
         for _ in range(n_convs):
-            conv = nn.Conv2d(c_in, width // width_divisor, 3, padding=1)
-            std = math.sqrt(2.0 / (conv.out_channels * 9))  # kaiming_normal_, fan_out, relu
-            with torch.no_grad():
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * std)
-                conv.bias.zero_()
+            conv = kaiming_(nn.Conv2d(c_in, width // width_divisor, 3, padding=1), generator)
             layers += [(next(names), conv), (next(names), nn.ReLU())]
             c_in = conv.out_channels
         layers.append((next(names), nn.MaxPool2d(2, 2)))

@@ -10,7 +10,7 @@ Coordinates
 ``boxes`` are ``(x1, y1, x2, y2)`` in *image* pixels; ``spatial_scale`` (e.g. 1/16) maps them to
 the feature map. Inside the ops a "feature coordinate" ``c`` is the one torchvision interpolates
 in: the value ``input[..., j]`` sits at ``c = j`` (pixel centres at integers, as in
-:mod:`segcourse.geometry`). RoIAlign's ``aligned=True`` subtracts 0.5 from ``box * scale``, which
+:mod:`segcourse.ops.receptive_field`). RoIAlign's ``aligned=True`` subtracts 0.5 from ``box * scale``, which
 is the same as saying "feature cell ``j`` covers ``[j, j+1)`` in ``box * scale`` units", i.e. a cell
 covers exactly its ``stride x stride`` block of the image. The drawings use that picture.
 

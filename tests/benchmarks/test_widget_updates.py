@@ -1,4 +1,4 @@
-"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03 and 10.
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 06 and 10.
 
 Target: median <= 50 ms on 2 CPU cores. Run with
 ``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
@@ -59,6 +59,26 @@ def test_interpolation_explorer_method_change(benchmark):
     dd = w.controls[0]
     benchmark.pedantic(_rounds(w, dd, list(sc.INTERPOLATION_METHODS)), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs
+
+
+def test_footprint_explorer_layers_change(benchmark):
+    # the first slider (number of layers), each value a new stack: frame (a paste of the cached
+    # footprint), one RGB image composited in NumPy, two rectangles, the redraw
+    import torch
+    torch.set_num_threads(2)
+    w = sc.footprint_explorer(sc.photo("chelsea"), layers=3, rate=3)
+    layers = w.controls[0]
+    benchmark.pedantic(_rounds(w, layers, [4, 5, 6, 7, 8, 2]), rounds=30, iterations=1, warmup_rounds=6)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def test_footprint_explorer_unit_moves(benchmark):
+    import torch
+    torch.set_num_threads(2)
+    w = sc.footprint_explorer(sc.photo("chelsea"), layers=5, pattern="hdc")
+    col = w.controls[4]
+    benchmark.pedantic(_rounds(w, col, [10, 30, 50, 70, 90]), rounds=30, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
 
 
 def _roi_explorer():

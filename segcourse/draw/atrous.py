@@ -1,0 +1,204 @@
+"""Pictures for lessons 06-08: what one unit of an atrous stack samples on a photo, valid taps
+against the rate, ASPP branches' taps on a small map, a GCN block's impulse response.
+
+Each ``draw_*(..., ax=None)`` draws into ``ax`` or makes its own figure and shows it, and returns
+its main artists (a dict) so a widget can update them in place. The numbers come from
+:mod:`segcourse.ops.atrous` and the draft models; nothing is computed here but colours.
+(The lead moves this file to ``segcourse/draw/atrous.py``.)
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .._validate import as_array, check_float
+from .base import get_axes, to_rgb
+
+__all__ = ["footprint_rgba", "footprint_overlay", "draw_sampling_footprint", "set_box", "draw_valid_taps", "draw_aspp_taps",
+           "draw_gcn_impulse"]
+
+
+@functools.lru_cache(maxsize=8)
+def _lut(cmap: str) -> np.ndarray:
+    import matplotlib
+    return matplotlib.colormaps[cmap](np.linspace(0.25, 1.0, 256))[:, :3].astype(np.float32)
+
+
+def _np_counts(counts, name: str = "counts") -> np.ndarray:
+    """Counts as a NumPy array, checked with NumPy: torch's reductions wake its OpenMP threads, which
+    costs milliseconds per call when the cores are busy, too much for a widget frame."""
+    c = counts.detach().cpu().numpy() if hasattr(counts, "detach") else counts
+    if not isinstance(c, np.ndarray) or c.ndim != 2:
+        return as_array(counts, name, ndim=2, min_value=0)          # the slow path raises the clear error
+    if c.size and c.min() < 0:
+        raise ValueError(f"{name}: expected values >= 0, got minimum {c.min()}")
+    return c
+
+
+def _np_image(image) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] NumPy images pass straight through; anything else via to_rgb."""
+    if isinstance(image, np.ndarray) and image.dtype == np.float32 and image.ndim == 3 and image.shape[-1] == 3:
+        if image.size and (image.min() < 0 or image.max() > 1):
+            raise ValueError("image: expected float values in [0, 1] (or a uint8 image)")
+        return image
+    return to_rgb(image)
+
+
+def _levels(c: np.ndarray) -> np.ndarray:
+    """Counts -> 0..255 on a log scale (a pixel reached once still shows next to one reached 9**L times)."""
+    top = np.log1p(c.max()) if c.max() > 0 else 1.0
+    return (np.log1p(c) * (255.0 / top)).astype(np.uint8)
+
+
+def footprint_rgba(counts, alpha: float = 0.75, cmap: str = "magma") -> np.ndarray:
+    """Path counts (H, W) -> (H, W, 4) float32 RGBA: colour by count (log scale), transparent where
+    the count is 0 (the holes)."""
+    c = _np_counts(counts)
+    alpha = check_float(alpha, "alpha", min_value=0.0, max_value=1.0)
+    rgba = np.zeros(c.shape + (4,), np.float32)
+    rgba[..., :3] = _lut(cmap)[_levels(c)]
+    rgba[..., 3] = np.where(c > 0, alpha, 0.0)
+    return rgba
+
+
+def footprint_overlay(image, counts, alpha: float = 0.75, cmap: str = "magma") -> np.ndarray:
+    """The photo with the footprint blended in: (H, W, 3) float32 in [0, 1]. Only the footprint's
+    bounding box is recoloured, so a 224 x 224 frame costs about a millisecond (one image for
+    matplotlib to draw instead of two layers: a widget redraw in half the time). image: pass a
+    (H, W, 3) float32 NumPy array for speed (other forms are converted on every call)."""
+    bg = _np_image(image) if image is not None else None
+    c = _np_counts(counts)
+    alpha = check_float(alpha, "alpha", min_value=0.0, max_value=1.0)
+    if bg is None:
+        bg = np.full(c.shape + (3,), 0.85, np.float32)
+    elif bg.shape[:2] != c.shape:
+        raise ValueError(f"image: expected an image of the footprint's size {c.shape}, got {bg.shape[:2]}")
+    out = bg.copy()
+    rows, cols = np.flatnonzero(c.any(1)), np.flatnonzero(c.any(0))
+    if rows.size:
+        sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        cc = c[sl]
+        a = np.where(cc > 0, np.float32(alpha), np.float32(0))[..., None]
+        out[sl] = (1 - a) * out[sl] + a * _lut(cmap)[_levels(cc)]
+    return out
+
+
+def _box_xywh(box):
+    top, left, bottom, right = box
+    return (left - 0.5, top - 0.5), right - left, bottom - top
+
+
+def set_box(rect, box) -> None:
+    """Move a Rectangle made by :func:`draw_sampling_footprint` to ``box`` (top, left, bottom, right)."""
+    (x, y), w, h = _box_xywh(box)
+    rect.set_bounds(x, y, w, h)
+
+
+def draw_sampling_footprint(frame: dict, image=None, ax=None, title: str | None = None) -> dict:
+    """One frame of the footprint widget: the photo with the input pixels one output unit samples
+    blended in (coloured by how many paths reach them, log scale; holes show the photo), its
+    theoretical receptive field (white box) and the square holding 90 % of its paths (cyan dashed:
+    the effective field for uniform weights). frame: :func:`segcourse.ops.atrous.footprint_frame`;
+    image: (H, W, 3) or (3, H, W) of the frame's size, or None (grey). Returns {"image", "rf",
+    "erf", "text"}; a widget updates ``image.set_data(footprint_overlay(photo, counts))`` and the
+    boxes with :func:`set_box`.
+    """
+    from matplotlib.patches import Rectangle
+    counts = _np_counts(frame["counts"], "frame['counts']")
+    H, W = counts.shape
+    ax, own = get_axes(ax)
+    im = ax.imshow(footprint_overlay(image, counts), interpolation="nearest")
+    (x, y), w, h = _box_xywh(frame["rf_box"])
+    rf = ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="white", linewidth=1.5))
+    (x, y), w, h = _box_xywh(frame["erf_box"])
+    erf = ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="cyan", linewidth=1.2, linestyle="--"))
+    ax.set_xlim(-0.5, W - 0.5)
+    ax.set_ylim(H - 0.5, -0.5)
+    s = frame["stats"]
+    text = ax.set_title(title if title is not None else
+                        f"field {s['size'][0]} px, {s['coverage']:.0%} of it sampled\n90 % of paths within {s['erf_side']} px",
+                        fontsize=9)
+    ax.set_axis_off()
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return {"image": im, "rf": rf, "erf": erf, "text": text}
+
+
+def draw_valid_taps(stats: dict, ax=None, title: str | None = None) -> dict:
+    """DeepLab v3's Figure 4: against the rate, the share of a 3 x 3 filter's taps that read the
+    map (mean over positions), and the share of positions where only the centre tap / all 9 taps
+    do. stats: :func:`segcourse.ops.atrous.valid_tap_stats`. Returns {"mean", "centre_only", "all_valid"} lines."""
+    ax, own = get_axes(ax, figsize=(5, 3.2))
+    r = as_array(stats["rates"], "stats['rates']", ndim=1)
+    lines = {"mean": ax.plot(r, as_array(stats["mean_fraction"], "mean_fraction"), label="taps inside (mean share)")[0],
+             "centre_only": ax.plot(r, as_array(stats["centre_only"], "centre_only"), label="positions: centre tap only")[0],
+             "all_valid": ax.plot(r, as_array(stats["all_valid"], "all_valid"), label="positions: all taps inside")[0]}
+    ax.set_xlabel("rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return lines
+
+
+_BRANCH_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def draw_aspp_taps(size: int, branches: list, ax=None, title: str | None = None) -> dict:
+    """Where the ASPP branches of one output unit read a ``size`` x ``size`` map: one colour per
+    branch, filled dots for taps inside the map, hollow ones for taps that read padding.
+    branches: [(label, taps (9, 2), inside (9,))] from :func:`segcourse.ops.atrous.tap_positions`.
+    Returns {label: PathCollection}."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Rectangle
+    ax, own = get_axes(ax, figsize=(4.2, 4.2))
+    n = int(size)
+    ax.add_patch(Rectangle((-0.5, -0.5), n, n, facecolor="0.93", edgecolor="0.3"))
+    out, lo, hi = {}, -0.5, n - 0.5
+    for (label, taps, inside), colour in zip(branches, _BRANCH_COLOURS):
+        t = as_array(taps, "taps", shape=(None, 2))
+        m = as_array(inside, "inside", shape=(t.shape[0],)).astype(bool)
+        face = np.where(m[:, None], np.array(to_rgba(colour))[None], np.zeros((1, 4)))
+        out[label] = ax.scatter(t[:, 1], t[:, 0], s=40, facecolors=face, edgecolors=colour, linewidths=1.3,
+                                label=label, zorder=3)
+        lo, hi = min(lo, t.min() - 1), max(hi, t.max() + 1)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(hi, lo)
+    ax.set_aspect("equal")
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=lab)
+               for (lab, _, _), c in zip(branches, _BRANCH_COLOURS)]
+    handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none", color="0.4", label="reads padding"))
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              ncol=min(len(handles), 4), frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return out
+
+
+def draw_gcn_impulse(kernel, ax=None, title: str | None = None) -> dict:
+    """A k x k kernel (e.g. one channel pair of ``gcn_kernel``) as a diverging colour map centred
+    on 0. Returns {"image"}."""
+    k = as_array(kernel, "kernel", ndim=2).astype(np.float64)
+    ax, own = get_axes(ax, figsize=(3.2, 3.2))
+    v = float(np.abs(k).max()) or 1.0
+    im = ax.imshow(k, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return {"image": im}

@@ -1,0 +1,138 @@
+"""Large Kernel Matters (Peng et al., arXiv:1703.02719), lesson 08: the Global Convolutional Network
+block (k x 1 then 1 x k, plus 1 x k then k x 1, no non-linearity between), Boundary Refinement (a
+residual block), and a small GCN segmenter on the shared backbone of lessons 06-08.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .._validate import as_tensor, check_choice, check_float, check_int
+from ..ops.receptive_field import receptive_fields
+from .common import SmallBackbone, Segmenter, classifier_head, conv_stage, feature_costs, kaiming_, upsample_to
+
+__all__ = ["GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs"]
+
+
+class GCN(nn.Module):
+    """Global Convolutional Network block (Peng et al., arXiv:1703.02719, Fig. 2B): a k x k field
+    with two separable branches, (k x 1 then 1 x k) + (1 x k then k x 1), no non-linearity.
+
+    in_channels -> ``mid_channels`` (default ``out_channels``, as in the paper) -> out_channels per
+    branch; the first conv of each branch has no bias, so the block is exactly one k x k
+    convolution with kernel :func:`gcn_kernel` (tested), of rank <= 2 x mid_channels per channel pair.
+    forward: (N, C_in, H, W) -> (N, C_out, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, k: int = 15, mid_channels: int | None = None):
+        super().__init__()
+        cin = check_int(in_channels, "in_channels", min_value=1)
+        cout = check_int(out_channels, "out_channels", min_value=1)
+        self.k = check_int(k, "k", min_value=1)
+        if self.k % 2 == 0:
+            raise ValueError(f"k: expected an odd kernel size (SAME padding), got {k}")
+        mid = cout if mid_channels is None else check_int(mid_channels, "mid_channels", min_value=1)
+        p = self.k // 2
+        self.left = nn.Sequential(nn.Conv2d(cin, mid, (self.k, 1), padding=(p, 0), bias=False),
+                                  nn.Conv2d(mid, cout, (1, self.k), padding=(0, p)))
+        self.right = nn.Sequential(nn.Conv2d(cin, mid, (1, self.k), padding=(0, p), bias=False),
+                                   nn.Conv2d(mid, cout, (self.k, 1), padding=(p, 0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.left(x) + self.right(x)
+
+
+def gcn_kernel(gcn: GCN) -> tuple[torch.Tensor, torch.Tensor]:
+    """The single k x k convolution a :class:`GCN` block equals: (weight (C_out, C_in, k, k), bias (C_out,)).
+
+    ``K[o, i] = sum_m a[m, i] (column) outer b[o, m] (row) + sum_m d[o, m] (column) outer c[m, i] (row)``
+    for left = (a: k x 1, b: 1 x k) and right = (c: 1 x k, d: k x 1): a sum of 2 x mid separable
+    (rank-1) kernels. ``F.conv2d(x, K, bias, padding=k // 2) == gcn(x)`` everywhere, borders included
+    (the first conv of a branch mixes only along one axis and has no bias, so its zero padding
+    agrees with the big kernel's).
+    """
+    if not isinstance(gcn, GCN):
+        raise TypeError(f"gcn: expected a GCN, got {type(gcn).__name__}")
+    a, b = gcn.left[0].weight[..., 0], gcn.left[1].weight[:, :, 0, :]     # (M, I, k), (O, M, k)
+    c, d = gcn.right[0].weight[:, :, 0, :], gcn.right[1].weight[..., 0]   # (M, I, k), (O, M, k)
+    K = torch.einsum("miy,omx->oiyx", a, b) + torch.einsum("omy,mix->oiyx", d, c)
+    return K, gcn.left[1].bias + gcn.right[1].bias
+
+
+def kernel_rank(kernel, rtol: float = 1e-5) -> torch.Tensor:
+    """Matrix rank of each k x k kernel: kernel (..., k, k) -> (...) int64 (singular values above
+    ``rtol`` x the largest count). A separable kernel (column outer row) has rank 1."""
+    K = as_tensor(kernel, "kernel", kind="float", allow_empty=False)
+    if K.ndim < 2:
+        raise ValueError(f"kernel: expected shape (..., k, k), got {tuple(K.shape)}")
+    s = torch.linalg.svdvals(K.double())
+    return (s > rtol * s[..., :1].clamp_min(1e-300)).sum(-1)
+
+
+class BoundaryRefinement(nn.Module):
+    """Boundary Refinement (Peng et al., Fig. 2C): ``x + conv3x3(relu(conv3x3(x)))``, channels kept."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        c = check_int(channels, "channels", min_value=1)
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+def gcn_costs(in_channels: int, out_channels: int, k: int, size: int = 32, mid_channels: int | None = None) -> dict:
+    """Parameters and MACs (on a ``size`` x ``size`` map, one image) of three ways to get a k x k
+    field: the :class:`GCN` block, one k x k convolution, and a stack of (k - 1) / 2 3 x 3
+    convolutions (in -> out, then out -> out) with the same theoretical receptive field.
+    Returns {"gcn": {...}, "conv_kxk": {...}, "stack_3x3": {...}}, each with ``params``, ``macs``,
+    ``field`` (measured with :func:`feature_costs` and ``segcourse.ops.receptive_field.receptive_fields``).
+    """
+    cin = check_int(in_channels, "in_channels", min_value=1)
+    cout = check_int(out_channels, "out_channels", min_value=1)
+    k = check_int(k, "k", min_value=3)
+    if k % 2 == 0:
+        raise ValueError(f"k: expected an odd kernel size, got {k}")
+    size = check_int(size, "size", min_value=1)
+    n3 = (k - 1) // 2
+    nets = {"gcn": GCN(cin, cout, k, mid_channels),
+            "conv_kxk": nn.Conv2d(cin, cout, k, padding=k // 2),
+            "stack_3x3": nn.Sequential(*[nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1) for i in range(n3)])}
+    out = {}
+    for name, net in nets.items():
+        c = feature_costs(net, (1, cin, size, size))
+        # a GCN's field is its k x k box: both branches (k x 1 then 1 x k) reach every corner
+        field = receptive_fields(net.left)[-1].size if name == "gcn" else receptive_fields(net)[-1].size
+        out[name] = {"params": c["params"], "macs": c["macs"], "field": field}
+    return out
+
+
+class GCNNet(Segmenter):
+    """A small Large-Kernel-Matters segmenter (Peng et al., Fig. 2A): backbone to stride 32; on the
+    maps of stride 4, 8, 16, 32 a :class:`GCN` (k x k field, to class scores) and a
+    :class:`BoundaryRefinement`; coarse to fine, upsample x2 and add the next finer scores, then BR;
+    a last BR and bilinear x4 to full size. (The paper upsamples with learned deconvolutions; fixed
+    bilinear here.) ``k`` may be an int or one per level (stride 4, 8, 16, 32)."""
+
+    def __init__(self, num_classes: int = 6, widths=(16, 24, 32, 48, 64), k=(15, 15, 7, 3)):
+        super().__init__()
+        nc = check_int(num_classes, "num_classes", min_value=2)
+        ks = (k,) * 4 if isinstance(k, int) else tuple(k)
+        if len(ks) != 4:
+            raise ValueError(f"k: expected an int or 4 kernel sizes (strides 4, 8, 16, 32), got {k!r}")
+        self.backbone = SmallBackbone(widths, output_stride=32)
+        w = self.backbone.widths
+        self.gcn = nn.ModuleList([GCN(w[i], nc, kk) for i, kk in zip((1, 2, 3, 4), ks)])
+        self.br = nn.ModuleList([BoundaryRefinement(nc) for _ in range(4)])
+        self.fuse_br = nn.ModuleList([BoundaryRefinement(nc) for _ in range(3)])
+        self.final_br = BoundaryRefinement(nc)
+
+    def _forward(self, x):
+        feats = self.backbone(x)[1:]                                   # strides 4, 8, 16, 32
+        scores = [br(g(f)) for f, g, br in zip(feats, self.gcn, self.br)]
+        y = scores[3]
+        for s, br in zip(reversed(scores[:3]), self.fuse_br):          # 16, 8, 4
+            y = br(upsample_to(y, s.shape[-2:]) + s)
+        return upsample_to(self.final_br(y), x.shape[-2:])
