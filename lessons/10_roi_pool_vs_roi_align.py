@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 34.4
+#     seconds: 36.5
 #     terms: "\u56DE\u987E\u4E00\u4E0BROI pooling recall RoI pooling, \u53CC\u7EBF\u6027\
 #       \u63D2\u503C bilinear interpolation, \u975E\u6574\u6570\u50CF\u7D20\u7684\u5207\
 #       \u5272\u70B9 non-integer cut points, RoIAlign, \u4F4D\u7F6E\u654F\u611F position-sensitive"
@@ -64,7 +64,8 @@ sc.seed_everything(threads=1)   # every tensor here is tiny: a second thread onl
 # of interest, from a proposal method or Faster R-CNN's region proposal network) is then cut out of
 # the shared feature map and pooled to a fixed $P \times P$ grid (7×7 in the paper), so one
 # fully connected head classifies boxes of every size. Mask R-CNN (arXiv:1703.06870) is Faster R-CNN
-# plus a small FCN on each box's pooled features (14×14) that predicts a 28×28 mask.
+# plus a small FCN on each box's pooled features (14×14 in its FPN version) that predicts a 28×28
+# mask.
 #
 # A box is given in image pixels; a map of stride $s$ sees it at $x/s$ (`spatial_scale` $=1/s$).
 # That is rarely a whole cell. Below: a validation scene, and one channel of `pool4` (stride 16) of
@@ -281,8 +282,8 @@ sc.check("10.pool_bins", pool_bins)
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # **`aligned=True`: the half-cell shift.** If cell $j$ covers $[j, j+1)$ in units of $x s$ (a cell is
 # its $s \times s$ block of pixels), its centre is at $j + \tfrac12$, so a continuous coordinate must
-# be shifted by $-\tfrac12$ before interpolating "value of $j$ at $j$". Mask R-CNN's original code
-# (and torchvision's default, `aligned=False`) skips the shift, so every sample lands half a cell
+# be shifted by $-\tfrac12$ before interpolating "value of $j$ at $j$". The original Detectron
+# RoIAlign (and torchvision's default, `aligned=False`) skips the shift, so every sample lands half a cell
 # right of and below where it should. On a ramp $F[\cdot, j] = j$, a box covering cells 0..3 exactly
 # should average to the mean of cells 0..3:
 
@@ -411,7 +412,7 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Speaker notes: with RoIPool a cell that is not a bin's maximum learns nothing from this box, and a
 # cell that is the maximum of two neighbouring bins (they share rows) gets both gradients. RoIAlign's
-# gradient is smooth in the box position, which is why it also trains better box and mask heads.
+# gradient changes smoothly with the box position instead of jumping from cell to cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. What the rounding costs, measured
@@ -537,10 +538,11 @@ plt.show()
 # ## 7. See it: slide a box by sub-cell steps
 #
 # The disc's box on the same pool4 channel. The sliders move it by $1/16$ of a cell (one image
-# pixel) and scale it. Left: the cells RoIPool's 2×2 bins read; they **snap** to the grid and the
-# output (top right) jumps. Middle: RoIAlign's bins and 2×2 samples per bin; they move with every step
-# and the output (below it) changes continuously. Bottom: the mean of each output along the whole
-# x-shift range, with the current shift dashed. The numbers are in the readout under the figure.
+# pixel) and scale it. Left (red): the cells RoIPool's 2×2 bins read; they **snap** to the grid, and
+# RoIPool's output (top right, framed red) jumps. Middle (green): RoIAlign's bins and 2×2 samples per
+# bin; they move with every step, and RoIAlign's output (framed green) changes continuously.
+# Bottom: the mean of each output along the whole x-shift range (grey lines: whole cells; dashed:
+# the current shift). The readout under the figure prints the box, the cells and both outputs.
 
 # %% slideshow={"slide_type": null}
 sc.roi_explorer(fmap, disc_box, stride=16, output_size=2, sampling_ratio=2)
@@ -577,4 +579,4 @@ sc.roi_explorer(fmap, disc_box, stride=16, output_size=2, sampling_ratio=2)
 # Pyramid Networks for Object Detection*, arXiv:1612.03144.
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← The skip architecture](04_skip_architecture.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← Atrous (dilated) convolution](06_atrous_dilated_convolution.ipynb) · [contents](00_overview.ipynb#Road-map)

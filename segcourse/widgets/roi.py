@@ -73,65 +73,78 @@ def roi_explorer(feature_map, box, stride: int = 16, output_size: int = 2, sampl
     traces = {}
 
     def compute(x, y, size):
-        b = box_at(x, y, size)
-        key = (y, size)
-        if key not in traces:   # the trace does not depend on the x shift: once per (y, size)
-            traces.clear()
-            shifts = torch.stack([grid, torch.zeros_like(grid)], 1)
-            traces[key] = roi_shift_trace(fm, box_at(0.0, y, size), shifts, output_size, scale,
-                                          sampling_ratio, aligned)
-        pooled, al = traces[key]
-        return {"box": b, "shift": (x, y), "size": size, "shifts": grid,
-                "views": roi_views(fm, b, output_size, scale, sampling_ratio, aligned),
-                "trace_pool": pooled.mean((1, 2)), "trace_align": al.mean((1, 2))}
+        # a frame is a few hundred flops: with a second thread, each op waits for it to wake (up to
+        # ~15 ms per sparse product when the other core is busy), so the frame runs on one thread
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            b = box_at(x, y, size)
+            key = (y, size)
+            if key not in traces:   # the trace does not depend on the x shift: once per (y, size)
+                traces.clear()
+                shifts = torch.stack([grid, torch.zeros_like(grid)], 1)
+                traces[key] = roi_shift_trace(fm, box_at(0.0, y, size), shifts, output_size, scale,
+                                              sampling_ratio, aligned)
+            pooled, al = traces[key]
+            return {"box": b, "shift": (x, y), "size": size, "shifts": grid,
+                    "views": roi_views(fm, b, output_size, scale, sampling_ratio, aligned),
+                    "trace_pool": pooled.mean((1, 2)), "trace_align": al.mean((1, 2))}
+        finally:
+            torch.set_num_threads(threads)
 
     st = compute(sx, sy, size)
     from matplotlib.collections import LineCollection
 
-    fig, _ = new_figure((8.0, 5.6))
+    fig, _ = new_figure((7.4, 5.2))
     fig.delaxes(fig.axes[0])
     gs = fig.add_gridspec(3, 3, width_ratios=[1.7, 1.7, 1.0], height_ratios=[1.0, 1.0, 0.85])
     ax_pool, ax_align = fig.add_subplot(gs[0:2, 0]), fig.add_subplot(gs[0:2, 1])
     ax_out_pool, ax_out_align = fig.add_subplot(gs[0, 2]), fig.add_subplot(gs[1, 2])
     ax_trace = fig.add_subplot(gs[2, :])
     b0 = st["box"].tolist()
-    pool_art = draw_roi_bins(fm, b0, output_size, scale, ax=ax_pool,
-                             title="RoIPool: whole cells")
+    # An update redraws the whole canvas, and text is what costs most there (a title takes longer
+    # than all the boxes, points and images). So the canvas holds two one-word titles; the maps'
+    # cell grid is one line collection, not ticks; the panels are explained by colour in the
+    # readout, and the output values are printed there.
+    pool_art = draw_roi_bins(fm, b0, output_size, scale, ax=ax_pool, title="RoIPool")
     align_art = draw_roi_align_samples(fm, b0, output_size, scale, sampling_ratio, aligned, ax=ax_align,
-                                       title="RoIAlign: samples")
+                                       title="RoIAlign")
     lo, hi = min(float(fm.min()), 0.0), max(float(fm.max()), 0.0)
-    # the values go to the readout: each text on the canvas costs time on every redraw
-    out_pool = draw_pooled(st["views"].pooled, ax=ax_out_pool, vmin=lo, vmax=hi, title="RoIPool out",
-                           annotate=False)
-    out_align = draw_pooled(st["views"].aligned, ax=ax_out_align, vmin=lo, vmax=hi, title="RoIAlign out",
-                            annotate=False)
-    # an update redraws the whole canvas and text is what costs: the maps get their cell grid as
-    # one line collection instead of axis ticks, the colours are named in the titles, not legends
+    out_pool = draw_pooled(st["views"].pooled, ax=ax_out_pool, vmin=lo, vmax=hi, annotate=False)
+    out_align = draw_pooled(st["views"].aligned, ax=ax_out_align, vmin=lo, vmax=hi, annotate=False)
     h, w = fm.shape
-    for ax in (ax_pool, ax_align, ax_out_pool, ax_out_align):
-        ax.set_axis_off()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
     for ax in (ax_pool, ax_align):
+        ax.set_axis_off()
+        ax.get_legend().remove()
         cells = [[(j, 0), (j, h)] for j in range(w + 1)] + [[(0, i), (w, i)] for i in range(h + 1)]
         ax.add_collection(LineCollection(cells, colors="white", linewidths=0.4, alpha=0.5))
-    for ax in (ax_pool, ax_align):   # fixed limits: the map and one cell around it
-        ax.set_xlim(-1, w + 1)
+        ax.set_xlim(-1, w + 1)          # fixed limits: the map and one cell around it
         ax.set_ylim(h + 1, -1)
+    ax_pool.title.set_color(POOL_COLOR)
+    ax_align.title.set_color(ALIGN_COLOR)
+    for ax, colour in ((ax_out_pool, POOL_COLOR), (ax_out_align, ALIGN_COLOR)):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color(colour)
+            spine.set_linewidth(3)
     xs = grid.numpy()
-    (line_pool,) = ax_trace.plot(xs, st["trace_pool"].numpy(), color=POOL_COLOR, lw=1.6, label="RoIPool")
-    (line_align,) = ax_trace.plot(xs, st["trace_align"].numpy(), color=ALIGN_COLOR, lw=1.6, label="RoIAlign")
+    (line_pool,) = ax_trace.plot(xs, st["trace_pool"].numpy(), color=POOL_COLOR, lw=1.6)
+    (line_align,) = ax_trace.plot(xs, st["trace_align"].numpy(), color=ALIGN_COLOR, lw=1.6)
     marker = ax_trace.axvline(sx, color="black", lw=1, ls="--")
     span = hi - lo if hi > lo else 1.0
     ax_trace.set_ylim(lo - 0.05 * span, hi + 0.05 * span)
     ax_trace.set_xlim(xs[0], xs[-1])
-    ax_trace.set_xlabel("x shift (cells)", fontsize=8)
-    ax_trace.set_xticks(np.arange(-np.floor(max_shift), np.floor(max_shift) + 1), labels=[])
+    ax_trace.set_xticks([])
     ax_trace.set_yticks([])
-    # colours named in the titles instead of a legend: each text costs time on every redraw
-    for ax, colour in ((ax_pool, POOL_COLOR), (ax_out_pool, POOL_COLOR), (ax_align, ALIGN_COLOR),
-                       (ax_out_align, ALIGN_COLOR)):
-        ax.title.set_color(colour)
+    whole = np.arange(-np.floor(max_shift), np.floor(max_shift) + 1)   # grey lines: whole-cell shifts
+    ax_trace.add_collection(LineCollection([[(v, lo - span), (v, hi + span)] for v in whole],
+                                           colors="0.8", linewidths=0.8, zorder=0))
+    legend = (f'<span style="color:{POOL_COLOR}"><b>red</b>: RoIPool</span>, '
+              f'<span style="color:{ALIGN_COLOR}"><b>green</b>: RoIAlign</span>, yellow: the box x 1/{stride}. '
+              "Left: the cells RoIPool's bins read. Middle: RoIAlign's bins and sample points. Right: the "
+              "two outputs (framed red and green). Bottom: the mean of each output as the box slides in x "
+              f"from {-max_shift:g} to {max_shift:g} cells (grey lines: whole cells; dashed: now).")
 
     w_ = _widgets()
     slider = dict(min=-max_shift, max=max_shift, step=step, readout_format=".4f", continuous_update=True)
@@ -160,7 +173,7 @@ def roi_explorer(feature_map, box, stride: int = 16, output_size: int = 2, sampl
         line_align.set_ydata(st["trace_align"].numpy())
         marker.set_xdata([st["shift"][0]] * 2)
         cx1, cy1, cx2, cy2 = v.pool.cells.tolist()
-        return (f"<code>box = ({_fmt(b)}) px = ({_fmt(v.box)}) cells at stride {stride}<br>"
+        return (f"{legend}<br><code>box = ({_fmt(b)}) px = ({_fmt(v.box)}) cells at stride {stride}<br>"
                 f"RoIPool reads whole cells x {cx1}..{cx2}, y {cy1}..{cy2} (end cell included); "
                 f"output {_grid(v.pooled)}<br>"
                 f"RoIAlign bins {float(v.align_x[0, 1] - v.align_x[0, 0]):.3f} x "

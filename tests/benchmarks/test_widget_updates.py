@@ -83,6 +83,7 @@ def test_footprint_explorer_unit_moves(benchmark):
 
 def _roi_explorer():
     import torch
+    torch.set_num_threads(2)      # a student's kernel: the frame itself runs on one thread
     net = sc.load_checkpoint("fcn8s").eval()
     images, _ = sc.load_scenes("val")
     with torch.no_grad():
@@ -95,7 +96,7 @@ def test_roi_explorer_update(benchmark):
     sl_x = w.controls[0]
     # one image pixel (1/16 cell) at a time: RoIAlign's samples move on every step
     benchmark.pedantic(_rounds(w, sl_x, [k / 16 for k in range(1, 25)]), rounds=30, iterations=1, warmup_rounds=2)
-    assert not w.errors.outputs
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
 
 
 def test_roi_explorer_y_and_size_change(benchmark):
@@ -103,4 +104,4 @@ def test_roi_explorer_y_and_size_change(benchmark):
     _, sl_y, _ = w.controls
     # a y shift also recomputes the trace along x (65 boxes through both ops)
     benchmark.pedantic(_rounds(w, sl_y, [k / 16 for k in range(-12, 12)]), rounds=20, iterations=1, warmup_rounds=2)
-    assert not w.errors.outputs
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
