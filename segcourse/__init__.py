@@ -17,7 +17,7 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VO
                    VOCSegmentation, coco_annotations, colorize, generate_dataset, image_tensor, image_uint8, load_scenes,
                    load_split, load_scene_instances, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
                    slide_heat_map_rows, verify_manifest, write_label_png)
-from .ops import (DEEPLAB_V1, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter,
+from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter,
                   IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
                   interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
@@ -40,7 +40,7 @@ from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_che
 from .draw import (draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
-                      receptive_field_explorer, footprint_explorer)
+                      receptive_field_explorer, footprint_explorer, crf_explorer)
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "prepare_photo", "read_label_png", "render_scene", "render_scenes", "slide_heat_map", "slide_heat_map_rows",
     "verify_manifest", "write_label_png",
     # ops
-    "DEEPLAB_V1", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
+    "DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
     "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
     "boxes_from_masks", "conv_matrix", "conv_output_size", "effective_receptive_field", "interpolation_weights",
     "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
@@ -75,7 +75,7 @@ __all__ = [
     # pictures and widgets
     "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
-    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "crf_explorer",
     # exercises
     "check", "solution",
 ]

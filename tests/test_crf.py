@@ -448,3 +448,50 @@ def test_drawing_returns_updatable_artists():
     with pytest.raises(ValueError, match="axes"):
         drawing_crf.draw_crf_steps(out.labels, axes=axes[1:3])
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ the widget
+
+def test_crf_explorer_updates_artists_in_place():
+    import segcourse as sc
+    rng = np.random.default_rng(0)
+    img = np.zeros((24, 32, 3), np.uint8)
+    img[:, 16:] = (200, 40, 40)
+    img += rng.integers(0, 10, img.shape, dtype=np.uint8)
+    p = torch.full((3, 24, 32), 0.2)
+    p[0, :, :18], p[1, :, 18:] = 0.6, 0.6
+    p /= p.sum(0, keepdim=True)
+    w = sc.crf_explorer(img, p, iterations=2, pixel=(5, 6))
+    it, ta, tb, tg, w1, w2, row, col = w.controls
+    assert type(it).__name__ == "IntSlider" and all(not c.continuous_update for c in w.controls)
+    ax_k, ax_0, ax_t, ax_f = w.figure.axes
+    heat, last, line = ax_k.images[1], ax_t.images[0], ax_f.lines[0]
+    ref = sc.dense_crf_steps(p, img, (5, 6), iterations=2, **sc.COURSE_CRF.as_kwargs())
+    assert torch.equal(w.state["labels"], ref.labels) and torch.allclose(w.state["free_energy"], ref.free_energy)
+    assert len(line.get_xdata()) == 3
+    before_heat = np.asarray(heat.get_array()).copy()
+    it.value = 4
+    assert ax_t.images[0] is last and ax_f.lines[0] is line and len(ax_f.lines) == 1
+    assert len(line.get_xdata()) == 5 and "after step 4" == ax_t.get_title()
+    tb.value = 40.0
+    ref = sc.dense_crf_steps(p, img, (5, 6), iterations=4, **{**sc.COURSE_CRF.as_kwargs(), "theta_beta": 40.0})
+    assert torch.equal(w.state["labels"], ref.labels) and torch.allclose(w.state["kernel"], ref.kernel)
+    assert not np.array_equal(before_heat, np.asarray(heat.get_array()))
+    row.value, col.value = 20, 30
+    assert ax_k.images[1] is heat and list(ax_k.lines[0].get_xdata()) == [30] and "pixel (20, 30)" in w.readout.value
+    assert np.array_equal(np.asarray(last.get_array()), sc.colorize(w.state["labels"][-1].numpy()))
+    assert not w.errors.outputs
+    assert w._repr_mimebundle_()["text/plain"].startswith("<crf_explorer: iterations=4")
+
+
+def test_crf_explorer_validates():
+    import segcourse as sc
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(TypeError, match="image, probs"):
+        sc.crf_explorer(img)
+    with pytest.raises(ValueError, match="iterations"):
+        sc.crf_explorer(img, torch.full((2, 8, 8), 0.5), iterations=11)
+    with pytest.raises(ValueError, match="probs"):
+        sc.crf_explorer(img, torch.full((2, 8, 8), 0.7))
+    with pytest.raises(ValueError, match="pixel"):
+        sc.crf_explorer(img, torch.full((2, 8, 8), 0.5), pixel=(8, 0))
