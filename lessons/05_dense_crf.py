@@ -2,13 +2,22 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: segcourse
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 #   segcourse:
-#     title: "The fully connected CRF"
-#     terms: "条件随机场 conditional random field, 全连接 fully connected, 平均场 mean field, 一元势 unary potential, 二元势 pairwise potential"
+#     seconds: 44.3
+#     terms: "\u6761\u4EF6\u968F\u673A\u573A conditional random field, \u5168\u8FDE\u63A5\
+#       \ fully connected, \u5E73\u5747\u573A mean field, \u4E00\u5143\u52BF unary potential,\
+#       \ \u4E8C\u5143\u52BF pairwise potential"
+#     title: The fully connected CRF
 # ---
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -529,3 +538,4 @@ sc.check("05.mean_field_step", mean_field_step)
 # *DeepLab: ... Atrous Convolution, and Fully Connected CRFs* (v2), arXiv:1606.00915.
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
+# [← The skip architecture](04_skip_architecture.ipynb) · [contents](00_overview.ipynb#Road-map) · [Atrous (dilated) convolution →](06_atrous_dilated_convolution.ipynb)
