@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 44.3
+#     seconds: 46.5
 #     terms: "\u6761\u4EF6\u968F\u673A\u573A conditional random field, \u5168\u8FDE\u63A5\
 #       \ fully connected, \u5E73\u5747\u573A mean field, \u4E00\u5143\u52BF unary potential,\
 #       \ \u4E8C\u5143\u52BF pairwise potential"
@@ -216,7 +216,8 @@ print(f"labels: paper vs pydensecrf form agree on {(Q_paper.argmax(0) == Q_lib.a
 #
 # Only vertices near data exist (a hash table), so the cost is $O(Nd^2)$. In 2-D the lattice is
 # triangular; below, each point of a grid of 2-D features is coloured by the vertex that gets its
-# largest splat weight (hexagonal cells), with the vertices it splats to for three points.
+# largest splat weight: the hexagonal cells of the triangular lattice (three points starred). Right:
+# a 1-D step filtered by splat, blur, slice against the exact Gaussian filter.
 
 # %% slideshow={"slide_type": null}
 g = torch.linspace(0, 6, 121)
@@ -421,8 +422,9 @@ fig.suptitle("left three: where the CRF helps most; right three: where it hurts 
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Why it hurts on the right (the causes found on the worst scenes): the model's only evidence is
-# colour and position. A tiny object found
+# Why it hurts on the right: the model's only evidence is colour and position. In the figure the
+# tiny triangle of scene 64 vanishes, the striped cross of scene 16 breaks into pieces and the star
+# cut by the corner of scene 32 shrinks. A tiny object found
 # with a few low-confidence pixels is outvoted by the background around it and erased; a striped
 # object's stripes do not pull each other (two colours), so its arms break up; a region the network
 # labelled partly with the wrong class becomes consistently labelled with the majority, which can be
