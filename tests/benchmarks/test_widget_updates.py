@@ -1,4 +1,4 @@
-"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 06 and 10.
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06 and 10.
 
 Target: median <= 50 ms on 2 CPU cores. Run with
 ``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
@@ -79,6 +79,18 @@ def test_footprint_explorer_unit_moves(benchmark):
     col = w.controls[4]
     benchmark.pedantic(_rounds(w, col, [10, 30, 50, 70, 90]), rounds=30, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def test_crf_explorer_iterations_change(benchmark):
+    # the first slider (mean-field iterations) on a 128 x 128 course scene, FCN-8s unary: the lattice
+    # build, up to 6 iterations with F(Q) per step, the kernel, three images and a line.
+    # The issue allows 100 ms for this widget (a mean-field run per update).
+    import torch
+    torch.set_num_threads(1)
+    w = sc.crf_explorer(scene=61, iterations=5)
+    it = w.controls[0]
+    benchmark.pedantic(_rounds(w, it, [3, 4, 5, 6, 2]), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.100
 
 
 def _roi_explorer():
