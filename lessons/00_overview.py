@@ -368,27 +368,8 @@ def iou_from_confusion_solution(conf):
 
 sc.check("00.iou_from_confusion", iou_from_confusion_solution)
 
-# %% [markdown] slideshow={"slide_type": "slide"}
+# %% [markdown] slideshow={"slide_type": "slide"} tags=["roadmap"]
 # ## Road map
-#
-# The lecture (分割 Segmentation) has three parts: 介绍 introduction (this lesson), 发展 development,
-# 前沿 frontier. Each later lesson implements one idea from scratch, checks it against a reference,
-# and makes it visible.
-#
-# | lesson | idea (slide term) | paper |
-# |---|---|---|
-# | 01 | VGG-16 and convolutionalization (全卷积 fully convolutional) | Long, Shelhamer, Darrell, arXiv:1411.4038 |
-# | 02 | heat maps from a convolutionalized classifier | arXiv:1411.4038 |
-# | 03 | transposed convolution and bilinear upsampling | arXiv:1411.4038; Odena et al. 2016 |
-# | 04 | skip architecture (多层feature跳接结构): FCN-32s/16s/8s | arXiv:1411.4038 |
-# | 05 | fully connected CRF (条件随机场) after the network | Chen et al., DeepLab v1, arXiv:1412.7062 |
-# | 06 | atrous convolution (多孔卷积) | arXiv:1412.7062; Yu & Koltun, arXiv:1511.07122 |
-# | 07 | ASPP and multi-scale context (多尺度信息结合) | DeepLab v2 arXiv:1606.00915; v3 arXiv:1706.05587 |
-# | 08 | large kernels (大内核): GCN and boundary refinement | Peng et al., arXiv:1703.02719 |
-# | 09 | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
-# | 10 | RoI pooling vs RoIAlign (双线性插值) | He et al., Mask R-CNN, arXiv:1703.06870 |
-# | 11 | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
-# | 12 | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Glossary · 术语

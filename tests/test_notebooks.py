@@ -111,3 +111,12 @@ def test_loopback_stays_open_under_the_guard():
             "try:\n    socket.getaddrinfo('example.com', 80)\nexcept g.NetworkBlocked:\n    print('blocked')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ["ok", "blocked"]
+
+
+def test_roadmap_links_the_lessons_present_and_marks_the_rest_coming(tmp_path):
+    from segcourse.tooling.notebooks import PLAN, roadmap_source
+    for name in ("00_a.py", "03_b.py"):
+        (tmp_path / name).write_text("")
+    text = roadmap_source(sorted(tmp_path.glob("*.py")))
+    assert "| [03](03_b.ipynb) |" in text and "| 04 (coming) |" in text and "| 01 (coming) |" in text
+    assert len([ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln]) == len(PLAN) + 1
