@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 121.2
+#     seconds: 85.1
 #     terms: "\u591A\u5C42feature\u8DF3\u63A5\u7ED3\u6784 skip architecture, FCN-32s/16s/8s,\
 #       \ \u5168\u5377\u79EF fully convolutional, \u8F6C\u7F6E\u5377\u79EF transposed\
 #       \ convolution"
@@ -333,4 +333,4 @@ sc.check("04.boundary_pixels", boundary_pixels_solution)
 # (boundary F-score).
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← Transposed convolution and bilinear interpolation](03_transposed_conv_bilinear.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← Transposed convolution and bilinear interpolation](03_transposed_conv_bilinear.ipynb) · [contents](00_overview.ipynb#Road-map) · [The fully connected CRF →](05_dense_crf.ipynb)

@@ -642,6 +642,19 @@ def _assemble(kernels: list, weights: tuple, normalisation: str) -> Callable:
 # public entry point
 # ----------------------------------------------------------------------------------------------
 
+def _check_crf_call(probs, image, iterations, method, normalisation, theta_alpha, theta_beta, theta_gamma,
+                    w_appearance, w_smoothness):
+    """The arguments every public CRF entry point checks: probs, image, iterations, parameters,
+    method, normalisation. Returns (probs, image, iterations, params)."""
+    p = _check_probs(probs)
+    im = _check_image(image, tuple(p.shape[1:]))
+    iterations = check_int(iterations, "iterations", min_value=0)
+    prm = _check_params(theta_alpha, theta_beta, theta_gamma, w_appearance, w_smoothness)
+    check_choice(method, "method", _METHODS)
+    check_choice(normalisation, "normalisation", _NORMALISATIONS)
+    return p, im, iterations, prm
+
+
 def dense_crf(probs, image, *, iterations: int = 5, theta_alpha=80., theta_beta=13., theta_gamma=3.,
               w_appearance=10., w_smoothness=3., method: str = "lattice",
               normalisation: str = "pydensecrf", return_all: bool = False):
@@ -658,13 +671,9 @@ def dense_crf(probs, image, *, iterations: int = 5, theta_alpha=80., theta_beta=
     method "lattice": permutohedral filtering (O(N)); "exact": (N, N) float64 kernels (small images).
     normalisation: "pydensecrf" (symmetric, self-term included) or "paper" (raw kernel, j != i).
     """
-    p = _check_probs(probs)
+    p, im, iterations, prm = _check_crf_call(probs, image, iterations, method, normalisation, theta_alpha,
+                                             theta_beta, theta_gamma, w_appearance, w_smoothness)
     c, h, w = p.shape
-    im = _check_image(image, (h, w))
-    iterations = check_int(iterations, "iterations", min_value=0)
-    prm = _check_params(theta_alpha, theta_beta, theta_gamma, w_appearance, w_smoothness)
-    check_choice(method, "method", _METHODS)
-    check_choice(normalisation, "normalisation", _NORMALISATIONS)
     if method == "exact":
         qs = dense_crf_exact(p, im, iterations=iterations, normalisation=normalisation, return_all=True,
                              **prm.as_kwargs())
@@ -742,13 +751,9 @@ def dense_crf_steps(probs, image, pixel: tuple[int, int] | None = None, *, itera
     as the updates (lattice or exact), F = sum Q U + 1/2 sum Q (mu A Q) + sum Q log Q.
     A 128 x 128 scene with 6 labels and 5 iterations takes ~55 ms of CPU (notes_crf.md).
     """
-    p = _check_probs(probs)
+    p, im, iterations, prm = _check_crf_call(probs, image, iterations, method, normalisation, theta_alpha,
+                                             theta_beta, theta_gamma, w_appearance, w_smoothness)
     c, h, w = p.shape
-    im = _check_image(image, (h, w))
-    iterations = check_int(iterations, "iterations", min_value=0)
-    prm = _check_params(theta_alpha, theta_beta, theta_gamma, w_appearance, w_smoothness)
-    check_choice(method, "method", _METHODS)
-    check_choice(normalisation, "normalisation", _NORMALISATIONS)
     pixel = (h // 2, w // 2) if pixel is None else pixel
     kernel = appearance_kernel(im, pixel, theta_alpha=prm.theta_alpha, theta_beta=prm.theta_beta,
                                w_appearance=prm.w_appearance)

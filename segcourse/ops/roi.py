@@ -646,6 +646,17 @@ class RoIViews(NamedTuple):
     aligned: torch.Tensor      # same shape: roi_align output
 
 
+def _one_map_and_box(feature_map, box):
+    """(H, W) or (C, H, W) map -> (1, C, H, W) float64, the (4,) box, and whether the map was 2-D."""
+    fm = as_tensor(feature_map, "feature_map", ndim=(2, 3), kind="float", allow_empty=False)
+    squeeze = fm.ndim == 2
+    x = (fm[None, None] if squeeze else fm[None]).to(torch.float64)
+    b = _one_box(box)
+    if b.ndim != 1:
+        raise ValueError(f"box: expected shape (4,), got {tuple(b.shape)}")
+    return x, b, squeeze
+
+
 def roi_views(feature_map, box, output_size=2, spatial_scale: float = 1.0, sampling_ratio: int = 2,
               aligned: bool = True) -> RoIViews:
     """RoIPool's bins, RoIAlign's sample points and both outputs for one box on one map.
@@ -653,12 +664,7 @@ def roi_views(feature_map, box, output_size=2, spatial_scale: float = 1.0, sampl
     feature_map: (H, W) or (C, H, W) float. box: (4,) image pixels. Returns :class:`RoIViews`;
     ``pooled`` and ``aligned`` have the map's leading shape.
     """
-    fm = as_tensor(feature_map, "feature_map", ndim=(2, 3), kind="float", allow_empty=False)
-    squeeze = fm.ndim == 2
-    x = (fm[None, None] if squeeze else fm[None]).to(torch.float64)
-    b = _one_box(box)
-    if b.ndim != 1:
-        raise ValueError(f"box: expected shape (4,), got {tuple(b.shape)}")
+    x, b, squeeze = _one_map_and_box(feature_map, box)
     b = b.to(torch.float64)
     h, w = x.shape[-2:]
     pool = roi_pool_bins(b, output_size, spatial_scale, (h, w))
@@ -691,12 +697,7 @@ def roi_shift_trace(feature_map, box, shifts, output_size=2, spatial_scale: floa
     RoIAlign's (aligned, 2 samples at x = dx and dx + 1) is 0 up to dx = 2, then rises
     linearly: (dx - 2) / 2 up to dx = 3.
     """
-    fm = as_tensor(feature_map, "feature_map", ndim=(2, 3), kind="float", allow_empty=False)
-    squeeze = fm.ndim == 2
-    x = (fm[None, None] if squeeze else fm[None]).to(torch.float64)
-    b = _one_box(box)
-    if b.ndim != 1:
-        raise ValueError(f"box: expected shape (4,), got {tuple(b.shape)}")
+    x, b, squeeze = _one_map_and_box(feature_map, box)
     if isinstance(shifts, (list, tuple)):
         shifts = torch.tensor(shifts, dtype=torch.float64)
     sh = as_tensor(shifts, "shifts", shape=("S", 2), kind="float").detach().to(torch.float64)
