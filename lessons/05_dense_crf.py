@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 33.8
+#     seconds: 32.0
 #     terms: "\u6761\u4EF6\u968F\u673A\u573A conditional random field, \u5168\u8FDE\u63A5\
 #       \ fully connected, \u5E73\u5747\u573A mean field, \u4E00\u5143\u52BF unary potential,\
 #       \ \u4E8C\u5143\u52BF pairwise potential"
@@ -287,7 +287,7 @@ sc.dense_crf(coarse.probs, cat, iterations=5, **sc.DEEPLAB_V1.as_kwargs())
 t_cat = time.perf_counter() - t0
 print(f"crop N = {P.shape[1] * P.shape[2]}: exact {t_exact * 1e3:.0f} ms, lattice {t_lat * 1e3:.0f} ms; "
       f"chelsea N = {cat.shape[0] * cat.shape[1]}: lattice {t_cat:.2f} s (exact would need "
-      f"{(cat.shape[0] * cat.shape[1]) ** 2 * 8 / 1e9:.0f} GB per kernel matrix). Shared, loaded machine.")
+      f"{(cat.shape[0] * cat.shape[1]) ** 2 * 8 / 1e9:.0f} GB per kernel matrix).")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # The lattice is itself an approximation: on small crops where $\theta_\alpha$ covers the whole
