@@ -17,13 +17,7 @@ from segcourse.ops.atrous import (atrous_conv2d_space_to_batch, batch_to_space, 
                                   space_to_batch_paddings, tap_positions, valid_tap_stats, valid_taps)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread (with busy cores, waking OpenMP workers costs ms per op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _close(a, b, atol=1e-6):

@@ -29,13 +29,7 @@ def _agree(a, b) -> float:
     return (torch.as_tensor(a).argmax(0) == torch.as_tensor(b).argmax(0)).double().mean().item()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster, and on a shared 2-core machine much steadier."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
