@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 43.2
+#     seconds: 22.3
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
 #       \ \u5B9E\u4F8B\u7EA7\u522B instance level, \u4EA4\u5E76\u6BD4 IoU, \u5E73\u5747\
 #       \u4EA4\u5E76\u6BD4 mIoU, \u6DF7\u6DC6\u77E9\u9635 confusion matrix, \u63A9\u7801\
@@ -132,11 +132,8 @@ plt.show()
 my_answer = set()  # your answer, e.g. {"A", "B"}
 sc.check("00.which_instance", my_answer)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution: in B and C two objects of the same shape have different colours, and the colours do not
-# match the class legend, so each colour is an object, not a class. In A and D every object of one
-# shape shares its class's colour.
-sc.check("00.which_instance", {"B", "C"})
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("00.which_instance"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Metrics for semantic segmentation
@@ -197,13 +194,8 @@ def iou(pred, target):
 
 sc.check("00.iou", iou)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def iou_solution(pred, target):
-    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
-    return (pred & target).sum() / (pred | target).sum()
-
-
-sc.check("00.iou", iou_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("00.iou"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Two predictions, measured
@@ -359,14 +351,8 @@ def iou_from_confusion(conf):
 
 sc.check("00.iou_from_confusion", iou_from_confusion)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def iou_from_confusion_solution(conf):
-    conf = np.asarray(conf, dtype=float)
-    tp = np.diag(conf)
-    return tp / (conf.sum(axis=0) + conf.sum(axis=1) - tp)  # column sum = TP+FP, row sum = TP+FN
-
-
-sc.check("00.iou_from_confusion", iou_from_confusion_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("00.iou_from_confusion"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"} tags=["roadmap"]
 # ## Road map

@@ -21,17 +21,9 @@ def test_pairs_agree_and_are_clean_and_executed():
     assert not problems, "\n".join(problems)
 
 
-#: Lessons whose exercises still keep their solutions in hidden cells and were stored executed with
-#: them (issue 13 moves them to the library and stores the "not attempted" state).
-LEGACY_SOLUTION_CELLS = {"00", "01", "02", "03", "04"}
-
-
-@pytest.mark.parametrize("path", [p for p in LESSONS if p.name[:2] not in LEGACY_SOLUTION_CELLS] or [None],
-                         ids=lambda p: p.stem if p else "none")
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_stored_exercise_outputs_are_not_attempted(path):
     """A student who opens a lesson sees no pass they did not earn and no solution."""
-    if path is None:
-        pytest.skip("no lesson with library solutions yet")
     nb = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or "sc.check(" not in cell.source:
@@ -61,8 +53,7 @@ def test_lesson_has_the_skeleton(path):
     from segcourse.exercises import EXERCISES
     for key in set(checks):
         assert key in EXERCISES, f"sc.check({key!r}) names no exercise"
-        if path.name[:2] not in LEGACY_SOLUTION_CELLS:
-            assert EXERCISES[key].solution is not None, f"{key}: its solution lives in the library"
+        assert EXERCISES[key].solution is not None, f"{key}: its solution lives in the library"
     assert any("nav" in c.metadata.get("tags", []) for c in nb.cells)
     assert not metadata_problems(nb, path.name)
     slides = sum(c.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for c in nb.cells)
