@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 54.4
+#     seconds: 22.3
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
 #       \ \u5B9E\u4F8B\u7EA7\u522B instance level, \u4EA4\u5E76\u6BD4 IoU, \u5E73\u5747\
 #       \u4EA4\u5E76\u6BD4 mIoU, \u6DF7\u6DC6\u77E9\u9635 confusion matrix, \u63A9\u7801\
@@ -132,11 +132,8 @@ plt.show()
 my_answer = set()  # your answer, e.g. {"A", "B"}
 sc.check("00.which_instance", my_answer)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution: in B and C two objects of the same shape have different colours, and the colours do not
-# match the class legend, so each colour is an object, not a class. In A and D every object of one
-# shape shares its class's colour.
-sc.check("00.which_instance", {"B", "C"})
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("00.which_instance"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Metrics for semantic segmentation
@@ -197,13 +194,8 @@ def iou(pred, target):
 
 sc.check("00.iou", iou)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def iou_solution(pred, target):
-    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
-    return (pred & target).sum() / (pred | target).sum()
-
-
-sc.check("00.iou", iou_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("00.iou"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Two predictions, measured
@@ -359,36 +351,30 @@ def iou_from_confusion(conf):
 
 sc.check("00.iou_from_confusion", iou_from_confusion)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def iou_from_confusion_solution(conf):
-    conf = np.asarray(conf, dtype=float)
-    tp = np.diag(conf)
-    return tp / (conf.sum(axis=0) + conf.sum(axis=1) - tp)  # column sum = TP+FP, row sum = TP+FN
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("00.iou_from_confusion"))` in a new cell.
 
-
-sc.check("00.iou_from_confusion", iou_from_confusion_solution)
-
-# %% [markdown] slideshow={"slide_type": "slide"}
+# %% [markdown] slideshow={"slide_type": "slide"} tags=["roadmap"]
 # ## Road map
 #
 # The lecture (分割 Segmentation) has three parts: 介绍 introduction (this lesson), 发展 development,
 # 前沿 frontier. Each later lesson implements one idea from scratch, checks it against a reference,
-# and makes it visible.
+# and makes it visible. Lessons marked *coming* are not written yet.
 #
 # | lesson | idea (slide term) | paper |
 # |---|---|---|
-# | 01 | VGG-16 and convolutionalization (全卷积 fully convolutional) | Long, Shelhamer, Darrell, arXiv:1411.4038 |
-# | 02 | heat maps from a convolutionalized classifier | arXiv:1411.4038 |
-# | 03 | transposed convolution and bilinear upsampling | arXiv:1411.4038; Odena et al. 2016 |
-# | 04 | skip architecture (多层feature跳接结构): FCN-32s/16s/8s | arXiv:1411.4038 |
-# | 05 | fully connected CRF (条件随机场) after the network | Chen et al., DeepLab v1, arXiv:1412.7062 |
-# | 06 | atrous convolution (多孔卷积) | arXiv:1412.7062; Yu & Koltun, arXiv:1511.07122 |
-# | 07 | ASPP and multi-scale context (多尺度信息结合) | DeepLab v2 arXiv:1606.00915; v3 arXiv:1706.05587 |
-# | 08 | large kernels (大内核): GCN and boundary refinement | Peng et al., arXiv:1703.02719 |
-# | 09 | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
-# | 10 | RoI pooling vs RoIAlign (双线性插值) | He et al., Mask R-CNN, arXiv:1703.06870 |
-# | 11 | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
-# | 12 | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |
+# | [01](01_vgg_convolutionalization.ipynb) | VGG-16 and convolutionalization (全卷积 fully convolutional) | Long, Shelhamer, Darrell, arXiv:1411.4038 |
+# | [02](02_heat_maps.ipynb) | heat maps from a convolutionalized classifier | arXiv:1411.4038 |
+# | [03](03_transposed_conv_bilinear.ipynb) | transposed convolution and bilinear upsampling | arXiv:1411.4038; Odena et al. 2016 |
+# | [04](04_skip_architecture.ipynb) | skip architecture (多层feature跳接结构): FCN-32s/16s/8s | arXiv:1411.4038 |
+# | [05](05_dense_crf.ipynb) | fully connected CRF (条件随机场) after the network | Chen et al., DeepLab v1, arXiv:1412.7062 |
+# | [06](06_atrous_dilated_convolution.ipynb) | atrous convolution (多孔卷积) | arXiv:1412.7062; Yu & Koltun, arXiv:1511.07122 |
+# | 07 (coming) | ASPP and multi-scale context (多尺度信息结合) | DeepLab v2 arXiv:1606.00915; v3 arXiv:1706.05587 |
+# | 08 (coming) | large kernels (大内核): GCN and boundary refinement | Peng et al., arXiv:1703.02719 |
+# | 09 (coming) | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
+# | [10](10_roi_pool_vs_roi_align.ipynb) | RoI pooling vs RoIAlign (双线性插值) | He et al., Mask R-CNN, arXiv:1703.06870 |
+# | 11 (coming) | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
+# | 12 (coming) | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Glossary · 术语

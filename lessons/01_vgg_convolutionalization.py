@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 55.2
+#     seconds: 24.0
 #     terms: "\u56DE\u5FC6\u7ECF\u5178\u7684VGG-16 recall VGG-16, \u611F\u53D7\u91CE\
 #       \ receptive field, \u6B65\u957F stride, \u5168\u5377\u79EF fully convolutional,\
 #       \ \u5377\u79EF\u5316 convolutionalization"
@@ -213,17 +213,8 @@ def rf(layers):
 
 sc.check("01.receptive_field", rf)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def rf_solution(layers):
-    size, jump, start = 1, 1, 0.0
-    for k, s, p in layers:
-        size += (k - 1) * jump
-        start += ((k - 1) / 2 - p) * jump  # uses the jump *before* this layer
-        jump *= s
-    return size, jump, start
-
-
-sc.check("01.receptive_field", rf_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("01.receptive_field"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Convolutionalization (全卷积)
@@ -280,14 +271,8 @@ def fc_to_conv_weight(weight, channels, k):
 
 sc.check("01.fc_to_conv", fc_to_conv_weight)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def fc_to_conv_weight_solution(weight, channels, k):
-    # torch's flatten of (C, H, W) is row-major: index = c*k*k + u*k + v, so a plain reshape is right
-    # (reshaping to (out, k, k, C) and permuting would be TensorFlow's (H, W, C) order: wrong here)
-    return weight.reshape(weight.shape[0], channels, k, k)
-
-
-sc.check("01.fc_to_conv", fc_to_conv_weight_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("01.fc_to_conv"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. SAME vs VALID padding of fc6

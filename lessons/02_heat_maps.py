@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 112.7
+#     seconds: 22.3
 #     terms: "\u70ED\u529B\u56FE heat map, \u5168\u5377\u79EF fully convolutional, convolutionalization,\
 #       \ sliding window \u6ED1\u52A8\u7A97\u53E3"
 #     title: Heat maps
@@ -97,13 +97,8 @@ print("fc6 weight (Linear):", tuple(clf.fc6.weight.shape), "-> as a conv kernel:
 my_crop_size = 0  # your answer
 sc.check("02.crop_size", my_crop_size)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution: walk back from pool5 = 2. Each block: undo the pool (x2), then undo its n unpadded convs (+2n).
-side = 2
-for n_convs in reversed(sc.VGG16_LAYOUT):
-    side = 2 * side + 2 * n_convs
-print(side)
-sc.check("02.crop_size", side)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("02.crop_size"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Training the classifier, on every crop at once
@@ -227,13 +222,8 @@ def heat_map_side(input_side, crop_size, stride):
 
 sc.check("02.heat_map_side", heat_map_side)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def heat_map_side_solution(input_side, crop_size, stride):
-    # the first crop starts at 0; another fits every `stride` pixels while it stays inside
-    return (input_side - crop_size) // stride + 1
-
-
-sc.check("02.heat_map_side", heat_map_side_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("02.heat_map_side"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Looking at heat maps

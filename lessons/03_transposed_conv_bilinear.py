@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 38.1
+#     seconds: 17.0
 #     terms: "\u8F6C\u7F6E\u5377\u79EF transposed convolution, \u53CC\u7EBF\u6027\u63D2\
 #       \u503C bilinear interpolation, \u4E0A\u91C7\u6837 upsampling, \u68CB\u76D8\u6548\
 #       \u5E94 checkerboard artifacts"
@@ -125,14 +125,8 @@ def transposed_size(n, kernel, stride, padding, output_padding):
 
 sc.check("03.transposed_size", transposed_size)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def transposed_size_solution(n, kernel, stride, padding, output_padding):
-    # the n inputs are spread `stride` apart ((n-1)*stride + 1 positions), each kernel adds k-1,
-    # padding crops p on each side, output_padding adds rows at the end
-    return (n - 1) * stride - 2 * padding + kernel + output_padding
-
-
-sc.check("03.transposed_size", transposed_size_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("03.transposed_size"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The bilinear kernel (双线性插值)
@@ -227,15 +221,8 @@ def bilinear(size):
 
 sc.check("03.bilinear_kernel", bilinear)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def bilinear_solution(size):
-    f = (size + 1) // 2
-    c = f - 1 if size % 2 == 1 else f - 0.5
-    tent = 1 - np.abs(np.arange(size) - c) / f
-    return np.outer(tent, tent)
-
-
-sc.check("03.bilinear_kernel", bilinear_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("03.bilinear_kernel"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Checkerboard artifacts (棋盘效应)

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 121.2
+#     seconds: 32.9
 #     terms: "\u591A\u5C42feature\u8DF3\u63A5\u7ED3\u6784 skip architecture, FCN-32s/16s/8s,\
 #       \ \u5168\u5377\u79EF fully convolutional, \u8F6C\u7F6E\u5377\u79EF transposed\
 #       \ convolution"
@@ -118,14 +118,8 @@ def fuse(upsampled, skip):
 
 sc.check("04.fuse", fuse)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def fuse_solution(upsampled, skip):
-    h, w = skip.shape[-2:]
-    top, left = (upsampled.shape[-2] - h) // 2, (upsampled.shape[-1] - w) // 2
-    return upsampled[..., top:top + h, left:left + w] + skip
-
-
-sc.check("04.fuse", fuse_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("04.fuse"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Training
@@ -297,20 +291,8 @@ def boundary_pixels(mask):
 
 sc.check("04.boundary_pixels", boundary_pixels)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-def boundary_pixels_solution(mask):
-    mask = np.asarray(mask)
-    edge = np.zeros(mask.shape, bool)
-    dy = mask[1:, :] != mask[:-1, :]  # a vertical pair that differs marks both of its pixels
-    dx = mask[:, 1:] != mask[:, :-1]
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
-    return edge
-
-
-sc.check("04.boundary_pixels", boundary_pixels_solution)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("04.boundary_pixels"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
@@ -333,4 +315,4 @@ sc.check("04.boundary_pixels", boundary_pixels_solution)
 # (boundary F-score).
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← Transposed convolution and bilinear interpolation](03_transposed_conv_bilinear.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← Transposed convolution and bilinear interpolation](03_transposed_conv_bilinear.ipynb) · [contents](00_overview.ipynb#Road-map) · [The fully connected CRF →](05_dense_crf.ipynb)

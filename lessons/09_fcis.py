@@ -486,11 +486,7 @@ def which_cell(y, x, h, w, k):
 sc.check("09.which_cell", which_cell)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# Stuck? `print(sc.solution("09.which_cell"))` shows a solution.
-
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# The solution opens only on request: remove the "#" below and run this cell.
-# print(sc.solution("09.which_cell"))
+# *Stuck?* A solution opens only on request: run `print(sc.solution("09.which_cell"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2 · Assemble a position-sensitive map by hand
@@ -508,11 +504,7 @@ def assemble(maps):
 sc.check("09.assemble", assemble)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# Stuck? `print(sc.solution("09.assemble"))` shows a solution.
-
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# The solution opens only on request: remove the "#" below and run this cell.
-# print(sc.solution("09.assemble"))
+# *Stuck?* A solution opens only on request: run `print(sc.solution("09.assemble"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 3 · Mask and detection score
@@ -528,11 +520,7 @@ def mask_and_score(inside, outside):
 sc.check("09.mask_and_score", mask_and_score)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# Stuck? `print(sc.solution("09.mask_and_score"))` shows a solution.
-
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# The solution opens only on request: remove the "#" below and run this cell.
-# print(sc.solution("09.mask_and_score"))
+# *Stuck?* A solution opens only on request: run `print(sc.solution("09.mask_and_score"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary

@@ -22,3 +22,14 @@ matplotlib.use("Agg")
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: one torch thread (with busy cores, waking OpenMP workers costs ms per op).
+    Use in a module with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,13 +17,7 @@ from segcourse.ops.atrous import (atrous_conv2d_space_to_batch, batch_to_space, 
                                   space_to_batch_paddings, tap_positions, valid_tap_stats, valid_taps)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread (with busy cores, waking OpenMP workers costs ms per op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _close(a, b, atol=1e-6):
@@ -256,6 +250,66 @@ def test_footprint_checks_its_arguments():
         sampling_footprint([0])
     with pytest.raises(ValueError, match="unit"):
         footprint_frame([2], (10, 10), (10, 0))
+
+
+def test_rate_patterns():
+    from segcourse.ops.atrous import RATE_PATTERNS, rate_pattern
+    assert rate_pattern("equal", 4, 3) == [3, 3, 3, 3]
+    assert rate_pattern("hybrid", 5) == [1, 2, 3, 1, 2]
+    assert rate_pattern("hdc", 4, rate=7) == [1, 2, 5, 1]               # rate only matters for "equal"
+    assert rate_pattern("exponential", 5) == [1, 2, 4, 8, 16]
+    for p in RATE_PATTERNS:                                              # patterns other than r, r, r: no holes
+        if p != "equal":
+            assert all(footprint_stats(sampling_footprint(rate_pattern(p, n)))["holes"] == 0 for n in range(1, 9))
+    with pytest.raises(ValueError, match="pattern"):
+        rate_pattern("random", 3)
+    with pytest.raises(ValueError, match="layers"):
+        rate_pattern("equal", 0)
+    with pytest.raises(ValueError, match="layers"):
+        rate_pattern("exponential", 10)
+
+
+def test_footprint_explorer_updates_artists_in_place():
+    import segcourse as sc
+    img = (np.random.default_rng(0).random((60, 80, 3)) * 255).astype(np.uint8)
+    w = sc.footprint_explorer(img, layers=3, rate=2, size=48)
+    (ax,) = w.figure.axes
+    image, rf, erf = ax.images[0], ax.patches[0], ax.patches[1]
+    layers, rate, pattern, row, col = w.controls
+    assert type(layers).__name__ == "IntSlider"                          # the browser test moves the first slider
+    ref = footprint_frame([2, 2, 2], (48, 48), (24, 24))
+    assert torch.equal(w.state["counts"], ref["counts"]) and w.state["rf_box"] == ref["rf_box"] == (18, 18, 31, 31)
+    assert w.state["stats"] == ref["stats"] and "sampled 49 of its 169 pixels" in w.readout.value
+    before = np.asarray(image.get_array()).copy()
+    layers.value = 4
+    assert ax.images[0] is image and ax.patches[0] is rf and ax.patches[1] is erf and len(ax.images) == 1
+    ref = footprint_frame([2, 2, 2, 2], (48, 48), (24, 24))
+    assert torch.equal(w.state["counts"], ref["counts"]) and w.state["rates"] == [2, 2, 2, 2]
+    assert rf.get_width() == 17 and not np.array_equal(before, np.asarray(image.get_array()))
+    pattern.value = "hybrid"
+    assert rate.disabled and w.state["rates"] == [1, 2, 3, 1] and w.state["stats"]["holes"] == 0
+    row.value, col.value = 5, 40
+    ref = footprint_frame([1, 2, 3, 1], (48, 48), (5, 40))
+    assert torch.equal(w.state["counts"], ref["counts"]) and w.state["erf_box"] == ref["erf_box"]
+    assert rf.get_xy() == (40 - 7 - 0.5, 5 - 7 - 0.5) and "unit at pixel (5, 40)" in w.readout.value
+    from segcourse.draw.atrous import footprint_overlay
+    assert np.array_equal(np.asarray(image.get_array()), footprint_overlay(w.photo, ref["counts"]))
+    pattern.value = "equal"
+    assert not rate.disabled and w.state["rates"] == [2, 2, 2, 2]
+    assert not w.errors.outputs
+    assert w._repr_mimebundle_()["text/plain"].startswith("<footprint_explorer: layers=4, rate r=2")
+
+
+def test_footprint_explorer_validates():
+    import segcourse as sc
+    with pytest.raises(ValueError, match="layers"):
+        sc.footprint_explorer(layers=9)
+    with pytest.raises(ValueError, match="pattern"):
+        sc.footprint_explorer(pattern="random")
+    with pytest.raises(ValueError, match="unit"):
+        sc.footprint_explorer(size=32, unit=(32, 0))
+    with pytest.raises(ValueError, match="image"):
+        sc.footprint_explorer(np.zeros((8, 8, 4)))
 
 
 # ------------------------------------------------------------------ valid taps on a small map

@@ -15,12 +15,7 @@ from segcourse.data import load_scene_instances
 from segcourse.metrics import instance_size_iou
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gen(seed=0):

@@ -22,6 +22,21 @@ def test_pairs_agree_and_are_clean_and_executed():
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_stored_exercise_outputs_are_not_attempted(path):
+    """A student who opens a lesson sees no pass they did not earn and no solution."""
+    nb = nbformat.read(path.with_suffix(".ipynb"), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "sc.check(" not in cell.source:
+            continue
+        text = "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/plain", ""))
+                       for o in cell.get("outputs", []))
+        assert "[PASSED]" not in text and "[NOT YET]" in text, cell.source[:80]
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "sc.solution(" in cell.source:
+            raise AssertionError(f"{path.name}: a code cell runs sc.solution(): solutions open only on request")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_lesson_has_the_skeleton(path):
     nb = jupytext.read(path)
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
@@ -33,8 +48,12 @@ def test_lesson_has_the_skeleton(path):
     checks = re.findall(r"sc\.check\(\"(\d\d\.[a-z_]+)\"", code)
     assert len(set(checks)) >= 2, "at least two auto-checked exercises"
     solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-    assert len(solutions) >= 2 and all(c.metadata.get("jupyter", {}).get("source_hidden")
-                                       for c in solutions), "solutions live in hidden cells"
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in solutions), \
+        "solution cells are hidden"
+    from segcourse.exercises import EXERCISES
+    for key in set(checks):
+        assert key in EXERCISES, f"sc.check({key!r}) names no exercise"
+        assert EXERCISES[key].solution is not None, f"{key}: its solution lives in the library"
     assert any("nav" in c.metadata.get("tags", []) for c in nb.cells)
     assert not metadata_problems(nb, path.name)
     slides = sum(c.metadata["slideshow"]["slide_type"] in ("slide", "subslide") for c in nb.cells)
@@ -83,3 +102,12 @@ def test_loopback_stays_open_under_the_guard():
             "try:\n    socket.getaddrinfo('example.com', 80)\nexcept g.NetworkBlocked:\n    print('blocked')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ["ok", "blocked"]
+
+
+def test_roadmap_links_the_lessons_present_and_marks_the_rest_coming(tmp_path):
+    from segcourse.tooling.notebooks import PLAN, roadmap_source
+    for name in ("00_a.py", "03_b.py"):
+        (tmp_path / name).write_text("")
+    text = roadmap_source(sorted(tmp_path.glob("*.py")))
+    assert "| [03](03_b.ipynb) |" in text and "| 04 (coming) |" in text and "| 01 (coming) |" in text
+    assert len([ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln]) == len(PLAN) + 1

@@ -353,6 +353,89 @@ def test_roi_views_one_frame():
     assert v2.pooled.shape == (2, 2) and not v2.valid.all()
 
 
+
+def test_roi_shift_trace_is_both_ops_on_the_shifted_boxes():
+    # the docstring's example: RoIPool jumps at dx = 1.5 (end cell read), RoIAlign is 0 up to 2, then (dx - 2) / 2
+    fm = (torch.arange(8) >= 4).double().expand(8, 8)
+    dx = torch.arange(0, 3.01, 0.25, dtype=torch.float64)
+    pooled, al = R.roi_shift_trace(fm, [0.0, 0.0, 2.0, 2.0], torch.stack([dx, 0 * dx], 1), 1, 1.0, 2, True)
+    assert pooled.shape == al.shape == (13, 1, 1)
+    assert pooled.flatten().tolist() == [0.0] * 6 + [1.0] * 7
+    assert torch.allclose(al.flatten(), ((dx - 2) / 2).clamp(min=0))
+    # a (C, H, W) map, shifts in cells at stride 8, both ways: equal to the ops on the moved boxes
+    g = torch.Generator().manual_seed(63)
+    fm3 = torch.randn(3, 9, 11, generator=g)
+    box = torch.tensor([13.3, 7.1, 52.0, 40.9], dtype=torch.float64)
+    shifts = torch.tensor([[0.0, 0.0], [0.125, -0.25], [-1.5, 2.0]], dtype=torch.float64)
+    pooled, al = R.roi_shift_trace(fm3, box, shifts, (2, 3), 1 / 8, 2, False)
+    rois = torch.cat([torch.zeros(3, 1, dtype=torch.float64), box + shifts.repeat(1, 2) * 8], 1)
+    assert torch.equal(pooled, tv.roi_pool(fm3[None].double(), rois, (2, 3), 1 / 8))
+    assert torch.allclose(al, tv.roi_align(fm3[None].double(), rois, (2, 3), 1 / 8, 2, False))
+    with pytest.raises(ValueError, match="shifts"):
+        R.roi_shift_trace(fm, [0.0, 0.0, 2.0, 2.0], torch.zeros(3), 1)
+
+
+# -- the widget ------------------------------------------------------------------------------------
+
+def test_roi_explorer_updates_artists_in_place_and_shows_both_ops():
+    import segcourse as sc
+    g = torch.Generator().manual_seed(64)
+    fm = torch.randn(8, 8, generator=g)
+    box = [57.0, 43.0, 106.0, 91.0]
+    w = sc.roi_explorer(fm, box, stride=16, output_size=2, sampling_ratio=2)
+    x_sl, y_sl, size_sl = w.controls
+    assert type(x_sl).__name__ == "FloatSlider" and x_sl.step == 1 / 16
+    ax_pool, ax_align, ax_out_pool, ax_out_align, ax_trace = w.figure.axes
+    im_pool, im_align = ax_out_pool.images[0], ax_out_align.images[0]
+    pool_bins, points = ax_pool.collections[0], ax_align.collections[1]
+    line_pool, line_align = ax_trace.lines[:2]
+    assert "cells x 4..7, y 3..6" in w.readout.value
+
+    def same_as_ops(b):
+        rois = torch.tensor([[0.0] + list(b)], dtype=torch.float64)
+        x = fm[None, None].double()
+        assert torch.equal(torch.as_tensor(np.asarray(im_pool.get_array())), R.roi_pool(x, rois, 2, 1 / 16)[0, 0])
+        assert torch.allclose(torch.as_tensor(np.asarray(im_align.get_array())),
+                              tv.roi_align(x, rois, 2, 1 / 16, 2, True)[0, 0])
+        assert np.allclose(points.get_offsets(),
+                           R.roi_align_sample_points(b, 2, 1 / 16, 2, True).reshape(-1, 2).numpy() + 0.5)
+
+    same_as_ops(box)
+    segs, trace = pool_bins.get_segments(), line_pool.get_ydata().copy()
+    torch.set_num_threads(2)            # the frame runs on one thread and gives the second back
+    x_sl.value = 3 / 16                 # 3 image pixels to the right: RoIAlign moves, RoIPool does not
+    b = [57.0 + 3, 43.0, 106.0 + 3, 91.0]
+    assert ax_out_pool.images[0] is im_pool and ax_align.collections[1] is points and ax_trace.lines[0] is line_pool
+    assert torch.allclose(w.state["box"], torch.tensor(b, dtype=torch.float64))
+    same_as_ops(b)
+    assert all(np.array_equal(a, c) for a, c in zip(segs, pool_bins.get_segments()))
+    assert np.array_equal(line_pool.get_ydata(), trace)      # the trace does not depend on the x shift
+    assert ax_trace.lines[2].get_xdata()[0] == 3 / 16 and torch.get_num_threads() == 2
+    x_sl.value = 16 / 16                # a whole cell: x1 = 73 px = 4.56 -> 5, x2 = 122 px = 7.62 -> 8 (past the map)
+    same_as_ops([73.0, 43.0, 122.0, 91.0])
+    assert "cells x 5..8" in w.readout.value
+    y_sl.value, size_sl.value = -0.5, 1.5
+    c = np.array([(57 + 106) / 2 + 16, (43 + 91) / 2 - 8])
+    half = np.array([49 / 2, 48 / 2]) * 1.5
+    b = np.concatenate([c - half, c + half]).tolist()
+    same_as_ops(b)
+    trace_x = np.asarray(ax_trace.lines[0].get_xdata())
+    k = int(np.argmin(np.abs(trace_x - 1.0)))
+    assert line_pool.get_ydata()[k] == pytest.approx(float(w.state["views"].pooled.mean()), abs=1e-12)
+    assert line_align.get_ydata()[k] == pytest.approx(float(w.state["views"].aligned.mean()), abs=1e-12)
+    assert not w.errors.outputs
+    assert w._repr_mimebundle_()["text/plain"] == "<roi_explorer: x shift=1.0, y shift=-0.5, size ×=1.5>"
+
+
+def test_roi_explorer_validates():
+    import segcourse as sc
+    with pytest.raises(ValueError, match="feature_map"):
+        sc.roi_explorer(torch.zeros(1, 8, 8), [0.0, 0, 16, 16])
+    with pytest.raises(ValueError, match="box"):
+        sc.roi_explorer(torch.zeros(8, 8), [16.0, 0, 0, 16])
+    with pytest.raises(ValueError, match="shift"):
+        sc.roi_explorer(torch.zeros(8, 8), [0.0, 0, 16, 16], shift=(3.0, 0.0))
+
 # -- MultiScaleRoIAlign ----------------------------------------------------------------------------
 
 def _fpn(g, dtype=torch.float32):

@@ -259,3 +259,10 @@ def test_render_scenes_matches_the_generator_and_refuses_the_shipped_seed():
         sc.render_scenes(3, seed=0)
     with pytest.raises(ValueError, match="n"):
         sc.render_scenes(0)
+
+
+def test_image_uint8_inverts_image_tensor():
+    img = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    assert np.array_equal(sc.image_uint8(sc.image_tensor(img)), img)
+    with pytest.raises(ValueError, match="image"):
+        sc.image_uint8(torch.zeros(4, 5, 7))

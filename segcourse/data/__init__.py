@@ -1,6 +1,6 @@
 """Data: the course scenes (rendered, on disk in the Pascal VOC layout, in memory), real photos,
 and what the slides typed."""
-from .images import (IMAGENET_MEAN, IMAGENET_STD, PHOTOS, grey_patch, image_tensor, imagenet_normalize, photo,
+from .images import (IMAGENET_MEAN, IMAGENET_STD, PHOTOS, grey_patch, image_tensor, image_uint8, imagenet_normalize, photo,
                      prepare_photo)
 from .scene_dataset import generate_dataset, load_scene_instances, load_scenes, render_scenes
 from .scenes import CLASSES, NUM_CLASSES, Scene, render_scene
@@ -8,7 +8,7 @@ from .slides import slide_heat_map, slide_heat_map_rows
 from .voc import (VOC_CLASSES, VOC_PALETTE, VOCSegmentation, coco_annotations, colorize, load_split, read_label_png,
                   read_voc_xml, verify_manifest, write_label_png)
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PHOTOS", "grey_patch", "image_tensor", "imagenet_normalize", "photo",
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PHOTOS", "grey_patch", "image_tensor", "image_uint8", "imagenet_normalize", "photo",
            "prepare_photo", "generate_dataset", "load_scene_instances", "load_scenes", "render_scenes", "CLASSES", "NUM_CLASSES", "Scene",
            "render_scene", "slide_heat_map", "slide_heat_map_rows", "VOC_CLASSES", "VOC_PALETTE",
            "VOCSegmentation", "coco_annotations", "colorize", "load_split", "read_label_png", "read_voc_xml",

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .._validate import as_tensor, check_choice, check_int
 
-__all__ = ["PHOTOS", "photo", "image_tensor", "IMAGENET_MEAN", "IMAGENET_STD", "imagenet_normalize",
+__all__ = ["PHOTOS", "photo", "image_tensor", "image_uint8", "IMAGENET_MEAN", "IMAGENET_STD", "imagenet_normalize",
            "prepare_photo", "grey_patch"]
 
 #: Photos bundled with scikit-image that need no network (their files ship in the wheel):
@@ -23,6 +23,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def image_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the layout every course model takes."""
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+
+
+def image_uint8(image) -> np.ndarray:
+    """(3, H, W) float in [0, 1] (tensor or array) -> (H, W, 3) uint8 RGB: the inverse of
+    :func:`image_tensor` (rounded), the layout photos and pydensecrf use."""
+    x = as_tensor(image, "image", shape=(3, None, None), kind="float", min_value=0.0, max_value=1.0)
+    return np.ascontiguousarray((x.permute(1, 2, 0) * 255.0).round().to(torch.uint8).numpy())
 
 
 def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:

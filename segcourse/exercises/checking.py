@@ -159,8 +159,10 @@ def check_function(fn, cases: list[Case], *, atol: float = 1e-6, compare=None, d
     cmp = compare if compare is not None else (lambda got, exp, tol: globals()["compare"](got, exp, atol=tol))
     lines, ok = [], 0
     for case in cases:
+        args = [a.clone() if isinstance(a, torch.Tensor) else a.copy() if isinstance(a, np.ndarray) else a
+                for a in case.args]  # a student's in-place change must not alter the cases
         try:
-            got = fn(*case.args)
+            got = fn(*args)
         except NotImplementedError:
             return False, ["the function still raises NotImplementedError: fill in its body"]
         except Exception as exc:  # the student's code failed: say where, keep going

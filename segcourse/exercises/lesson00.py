@@ -88,9 +88,31 @@ def _check_which_instance(answer):
                    "in a semantic map they share their class's colour."]
 
 
-#: This lesson's exercises: key -> (title, checker).
+def _solution_iou():
+    def iou(pred, target):
+        pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+        return (pred & target).sum() / (pred | target).sum()
+    return iou
+
+
+def _solution_iou_from_confusion():
+    def iou_from_confusion(conf):
+        conf = np.asarray(conf, dtype=float)
+        tp = np.diag(conf)
+        return tp / (conf.sum(axis=0) + conf.sum(axis=1) - tp)  # column sum = TP+FP, row sum = TP+FN
+    return iou_from_confusion
+
+
+def _solution_which_instance():
+    # In B and C two objects of the same shape have different colours, and the colours do not match
+    # the class legend, so each colour is an object, not a class. In A and D every object of one
+    # shape shares its class's colour.
+    return {"B", "C"}
+
+
+#: This lesson's exercises: key -> Exercise(title, checker, solution).
 EXERCISES = {
-    "00.iou": Exercise("IoU of two boolean masks", _check_iou),
-    "00.iou_from_confusion": Exercise("per-class IoU from a confusion matrix", _check_iou_from_confusion),
-    "00.which_instance": Exercise("which panels are instance segmentations", _check_which_instance),
+    "00.iou": Exercise("IoU of two boolean masks", _check_iou, _solution_iou),
+    "00.iou_from_confusion": Exercise("per-class IoU from a confusion matrix", _check_iou_from_confusion, _solution_iou_from_confusion),
+    "00.which_instance": Exercise("which panels are instance segmentations", _check_which_instance, _solution_which_instance),
 }

@@ -49,8 +49,27 @@ def _check_fc_to_conv(fn):
     return check_function(fn, fc_to_conv_cases(), atol=1e-6)
 
 
-#: This lesson's exercises: key -> (title, checker).
+def _solution_rf():
+    def rf(layers):
+        size, jump, start = 1, 1, 0.0
+        for k, s, p in layers:
+            size += (k - 1) * jump
+            start += ((k - 1) / 2 - p) * jump  # uses the jump *before* this layer
+            jump *= s
+        return size, jump, start
+    return rf
+
+
+def _solution_fc_to_conv():
+    def fc_to_conv_weight(weight, channels, k):
+        # torch's flatten of (C, H, W) is row-major: index = c*k*k + u*k + v, so a plain reshape is
+        # right (reshaping to (out, k, k, C) and permuting would be TensorFlow's (H, W, C) order)
+        return weight.reshape(weight.shape[0], channels, k, k)
+    return fc_to_conv_weight
+
+
+#: This lesson's exercises: key -> Exercise(title, checker, solution).
 EXERCISES = {
-    "01.receptive_field": Exercise("receptive field size, jump and start of a stack of layers", _check_rf),
-    "01.fc_to_conv": Exercise("reshape a fully connected layer's weight into a convolution's", _check_fc_to_conv),
+    "01.receptive_field": Exercise("receptive field size, jump and start of a stack of layers", _check_rf, _solution_rf),
+    "01.fc_to_conv": Exercise("reshape a fully connected layer's weight into a convolution's", _check_fc_to_conv, _solution_fc_to_conv),
 }

@@ -30,8 +30,23 @@ def _check_crop_size(answer):
                             "doubles the side, an unpadded 3x3 conv adds 2.")
 
 
-#: This lesson's exercises: key -> (title, checker).
+def _solution_crop_size():
+    # walk back from pool5 = 2: each block undoes its pool (x2), then its n unpadded convs (+2n)
+    side = 2
+    for n_convs in reversed((2, 2, 3, 3, 3)):
+        side = 2 * side + 2 * n_convs
+    return side
+
+
+def _solution_heat_map_side():
+    def heat_map_side(input_side, crop_size, stride):
+        # the first crop starts at 0; another fits every `stride` pixels while it stays inside
+        return (input_side - crop_size) // stride + 1
+    return heat_map_side
+
+
+#: This lesson's exercises: key -> Exercise(title, checker, solution).
 EXERCISES = {
-    "02.heat_map_side": Exercise("how many heat-map cells fit along one side", _check_heat_map_side),
-    "02.crop_size": Exercise("crop side of the unpadded VGG-16-shaped classifier", _check_crop_size),
+    "02.heat_map_side": Exercise("how many heat-map cells fit along one side", _check_heat_map_side, _solution_heat_map_side),
+    "02.crop_size": Exercise("crop side of the unpadded VGG-16-shaped classifier", _check_crop_size, _solution_crop_size),
 }

@@ -32,8 +32,25 @@ def _check_bilinear(fn):
     return check_function(fn, bilinear_cases(), atol=1e-6)
 
 
-#: This lesson's exercises: key -> (title, checker).
+def _solution_transposed_size():
+    def transposed_size(n, kernel, stride, padding, output_padding):
+        # the n inputs are spread `stride` apart ((n-1)*stride + 1 positions), each kernel adds k-1,
+        # padding crops p on each side, output_padding adds rows at the end
+        return (n - 1) * stride - 2 * padding + kernel + output_padding
+    return transposed_size
+
+
+def _solution_bilinear():
+    def bilinear(size):
+        f = (size + 1) // 2
+        c = f - 1 if size % 2 == 1 else f - 0.5
+        tent = 1 - np.abs(np.arange(size) - c) / f
+        return np.outer(tent, tent)
+    return bilinear
+
+
+#: This lesson's exercises: key -> Exercise(title, checker, solution).
 EXERCISES = {
-    "03.transposed_size": Exercise("output size of a transposed convolution", _check_transposed_size),
-    "03.bilinear_kernel": Exercise("the bilinear upsampling filter", _check_bilinear),
+    "03.transposed_size": Exercise("output size of a transposed convolution", _check_transposed_size, _solution_transposed_size),
+    "03.bilinear_kernel": Exercise("the bilinear upsampling filter", _check_bilinear, _solution_bilinear),
 }

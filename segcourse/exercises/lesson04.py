@@ -48,8 +48,30 @@ def _check_boundary(fn):
     return check_function(fn, boundary_cases())
 
 
-#: This lesson's exercises: key -> (title, checker).
+def _solution_fuse():
+    def fuse(upsampled, skip):
+        h, w = skip.shape[-2:]
+        top, left = (upsampled.shape[-2] - h) // 2, (upsampled.shape[-1] - w) // 2
+        return upsampled[..., top:top + h, left:left + w] + skip
+    return fuse
+
+
+def _solution_boundary():
+    def boundary_pixels(mask):
+        mask = np.asarray(mask)
+        edge = np.zeros(mask.shape, bool)
+        dy = mask[1:, :] != mask[:-1, :]  # a vertical pair that differs marks both of its pixels
+        dx = mask[:, 1:] != mask[:, :-1]
+        edge[1:, :] |= dy
+        edge[:-1, :] |= dy
+        edge[:, 1:] |= dx
+        edge[:, :-1] |= dx
+        return edge
+    return boundary_pixels
+
+
+#: This lesson's exercises: key -> Exercise(title, checker, solution).
 EXERCISES = {
-    "04.fuse": Exercise("crop-and-add fusion of a skip layer", _check_fuse),
-    "04.boundary_pixels": Exercise("the pixels on a class boundary", _check_boundary),
+    "04.fuse": Exercise("crop-and-add fusion of a skip layer", _check_fuse, _solution_fuse),
+    "04.boundary_pixels": Exercise("the pixels on a class boundary", _check_boundary, _solution_boundary),
 }

@@ -33,6 +33,7 @@ from .receptive_field import mass_square_side
 __all__ = ["effective_kernel_size", "dilate_kernel", "same_padding", "space_to_batch_paddings",
            "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch",
            "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame", "hdc_max_gap",
+           "RATE_PATTERNS", "rate_pattern",
            "valid_taps", "valid_tap_stats", "tap_positions"]
 
 
@@ -317,6 +318,31 @@ def hdc_max_gap(rates, kernel: int = 3) -> int:
     for r in reversed(rs[1:-1]):
         m = max(m - 2 * r, m - 2 * (m - r), r)
     return m
+
+
+#: Named rate patterns for a stack of 3 x 3 layers (:func:`rate_pattern`; the footprint widget's menu).
+RATE_PATTERNS = ("equal", "hybrid", "hdc", "exponential")
+
+
+def rate_pattern(pattern: str, layers: int, rate: int = 2) -> list[int]:
+    """The rates of ``layers`` stacked 3 x 3 layers, input side first.
+
+    pattern: ``"equal"``: ``rate`` in every layer (gridding when ``rate > 1``); ``"hybrid"``: 1, 2, 3
+    repeated (rates without a common factor: no holes); ``"hdc"``: 1, 2, 5 repeated (a group of Wang
+    et al.'s hybrid dilated convolution, arXiv:1702.08502); ``"exponential"``: 1, 2, 4, 8, ... (Yu and
+    Koltun's context module, arXiv:1511.07122). ``rate`` is used by ``"equal"`` only.
+    """
+    check_choice(pattern, "pattern", RATE_PATTERNS)
+    n = check_int(layers, "layers", min_value=1, max_value=16)
+    rate = check_int(rate, "rate", min_value=1, max_value=256)
+    if pattern == "equal":
+        return [rate] * n
+    if pattern == "exponential":
+        if n > 9:
+            raise ValueError(f"layers: the exponential pattern allows at most 9 layers (rate <= 256), got {n}")
+        return [2 ** i for i in range(n)]
+    group = (1, 2, 3) if pattern == "hybrid" else (1, 2, 5)
+    return [group[i % 3] for i in range(n)]
 
 
 # ---------------------------------------------------------------- large rates on small maps

@@ -82,7 +82,7 @@ from torch import nn
 from .._validate import as_tensor, check_choice, check_float, check_int
 
 __all__ = ["roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align", "MultiScaleRoIAlign", "fpn_levels",
-           "roi_pool_bins", "RoIPoolBins", "roi_align_sample_points", "roi_views", "RoIViews",
+           "roi_pool_bins", "RoIPoolBins", "roi_align_sample_points", "roi_views", "RoIViews", "roi_shift_trace",
            "quantisation_error", "sub_pixel_boxes", "round_half_away", "PIXEL_CONVENTIONS"]
 
 _FLT_MAX = 3.4028234663852886e38
@@ -646,6 +646,17 @@ class RoIViews(NamedTuple):
     aligned: torch.Tensor      # same shape: roi_align output
 
 
+def _one_map_and_box(feature_map, box):
+    """(H, W) or (C, H, W) map -> (1, C, H, W) float64, the (4,) box, and whether the map was 2-D."""
+    fm = as_tensor(feature_map, "feature_map", ndim=(2, 3), kind="float", allow_empty=False)
+    squeeze = fm.ndim == 2
+    x = (fm[None, None] if squeeze else fm[None]).to(torch.float64)
+    b = _one_box(box)
+    if b.ndim != 1:
+        raise ValueError(f"box: expected shape (4,), got {tuple(b.shape)}")
+    return x, b, squeeze
+
+
 def roi_views(feature_map, box, output_size=2, spatial_scale: float = 1.0, sampling_ratio: int = 2,
               aligned: bool = True) -> RoIViews:
     """RoIPool's bins, RoIAlign's sample points and both outputs for one box on one map.
@@ -653,12 +664,7 @@ def roi_views(feature_map, box, output_size=2, spatial_scale: float = 1.0, sampl
     feature_map: (H, W) or (C, H, W) float. box: (4,) image pixels. Returns :class:`RoIViews`;
     ``pooled`` and ``aligned`` have the map's leading shape.
     """
-    fm = as_tensor(feature_map, "feature_map", ndim=(2, 3), kind="float", allow_empty=False)
-    squeeze = fm.ndim == 2
-    x = (fm[None, None] if squeeze else fm[None]).to(torch.float64)
-    b = _one_box(box)
-    if b.ndim != 1:
-        raise ValueError(f"box: expected shape (4,), got {tuple(b.shape)}")
+    x, b, squeeze = _one_map_and_box(feature_map, box)
     b = b.to(torch.float64)
     h, w = x.shape[-2:]
     pool = roi_pool_bins(b, output_size, spatial_scale, (h, w))
@@ -675,6 +681,34 @@ def roi_views(feature_map, box, output_size=2, spatial_scale: float = 1.0, sampl
         pooled, al = pooled[0], al[0]
     return RoIViews(b * spatial_scale, pool, points, valid, torch.stack([ey[:-1], ey[1:]], -1),
                     torch.stack([ex[:-1], ex[1:]], -1), pooled, al)
+
+
+def roi_shift_trace(feature_map, box, shifts, output_size=2, spatial_scale: float = 1.0,
+                    sampling_ratio: int = 2, aligned: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both outputs for one box slid over the map: what RoIPool and RoIAlign return as it moves.
+
+    feature_map: (H, W) or (C, H, W) float. box: (4,) (x1, y1, x2, y2) image pixels. shifts:
+    (S, 2) (dx, dy) in *feature cells* (one cell = 1 / spatial_scale image pixels); shift k
+    moves the box by ``shifts[k] / spatial_scale`` pixels. Returns ``(pooled, aligned)``, each
+    (S, PH, PW) or (S, C, PH, PW): :func:`roi_pool` and :func:`roi_align` of the S shifted
+    boxes in one batched call each (float64). Example: on an 8 x 8 map that is 0 left of
+    column 4 and 1 from it on, box (0, 0, 2, 2), scale 1, output 1: slid right by dx cells,
+    RoIPool's output jumps from 0 to 1 at dx = 1.5 (round(2 + dx) = 4: the end cell is read);
+    RoIAlign's (aligned, 2 samples at x = dx and dx + 1) is 0 up to dx = 2, then rises
+    linearly: (dx - 2) / 2 up to dx = 3.
+    """
+    x, b, squeeze = _one_map_and_box(feature_map, box)
+    if isinstance(shifts, (list, tuple)):
+        shifts = torch.tensor(shifts, dtype=torch.float64)
+    sh = as_tensor(shifts, "shifts", shape=("S", 2), kind="float").detach().to(torch.float64)
+    scale = check_float(spatial_scale, "spatial_scale", min_value=1e-12)
+    moved = b.to(torch.float64)[None] + sh.repeat(1, 2) / scale
+    rois = torch.cat([moved.new_zeros(len(moved), 1), moved], dim=1)
+    pooled = roi_pool(x, rois, output_size, scale)
+    al = roi_align(x, rois, output_size, scale, sampling_ratio, _check_bool(aligned, "aligned"))
+    if squeeze:
+        pooled, al = pooled[:, 0], al[:, 0]
+    return pooled, al
 
 
 # -- the quantisation story, measured ----------------------------------------------------------------

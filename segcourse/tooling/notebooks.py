@@ -34,6 +34,24 @@ CELL_KEYS = {"slideshow", "tags", "jupyter"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 FORMATS = "ipynb,py:percent"
 NAV_TAG = "nav"
+ROADMAP_TAG = "roadmap"
+#: The course's plan, one row per lesson of the lecture (shared/OUTLINE.md): number, idea (slide
+#: term), papers. The road map in lesson 00 (a cell tagged ``roadmap``) is generated from it by
+#: ``build``: lessons that exist are linked, the others are marked as coming.
+PLAN = (
+    ("01", "VGG-16 and convolutionalization (全卷积 fully convolutional)", "Long, Shelhamer, Darrell, arXiv:1411.4038"),
+    ("02", "heat maps from a convolutionalized classifier", "arXiv:1411.4038"),
+    ("03", "transposed convolution and bilinear upsampling", "arXiv:1411.4038; Odena et al. 2016"),
+    ("04", "skip architecture (多层feature跳接结构): FCN-32s/16s/8s", "arXiv:1411.4038"),
+    ("05", "fully connected CRF (条件随机场) after the network", "Chen et al., DeepLab v1, arXiv:1412.7062"),
+    ("06", "atrous convolution (多孔卷积)", "arXiv:1412.7062; Yu & Koltun, arXiv:1511.07122"),
+    ("07", "ASPP and multi-scale context (多尺度信息结合)", "DeepLab v2 arXiv:1606.00915; v3 arXiv:1706.05587"),
+    ("08", "large kernels (大内核): GCN and boundary refinement", "Peng et al., arXiv:1703.02719"),
+    ("09", "position-sensitive inside/outside scores (FCIS)", "Li et al., arXiv:1611.07709"),
+    ("10", "RoI pooling vs RoIAlign (双线性插值)", "He et al., Mask R-CNN, arXiv:1703.06870"),
+    ("11", "Mask R-CNN = Faster R-CNN + FCN", "arXiv:1703.06870"),
+    ("12", "learning to segment every thing (迁移学习, 学习一个映射)", "Hu et al., arXiv:1711.10370"),
+)
 README_START, README_END = "<!-- lessons:start -->", "<!-- lessons:end -->"
 
 
@@ -65,15 +83,36 @@ def _nav_source(paths: list[Path], path: Path) -> str:
     return " · ".join(parts)
 
 
+def roadmap_source(paths: list[Path]) -> str:
+    """Lesson 00's road map: :data:`PLAN` with the lessons present linked and the rest marked coming."""
+    present = {p.name[:2]: p for p in paths}
+    rows = []
+    for number, idea, papers in PLAN:
+        p = present.get(number)
+        cell = f"[{number}]({p.stem}.ipynb)" if p else f"{number} (coming)"
+        rows.append(f"| {cell} | {idea} | {papers} |")
+    return "\n".join(["## Road map", "",
+                      "The lecture (分割 Segmentation) has three parts: 介绍 introduction (this lesson), 发展 development,",
+                      "前沿 frontier. Each later lesson implements one idea from scratch, checks it against a reference,",
+                      "and makes it visible. Lessons marked *coming* are not written yet.", "",
+                      "| lesson | idea (slide term) | paper |", "|---|---|---|", *rows])
+
+
 def refresh_nav(path: Path, paths: list[Path]) -> bool:
-    """Rewrite the lesson's cells tagged ``nav`` to link previous / contents / next. Returns changed."""
+    """Rewrite the lesson's cells tagged ``nav`` to link previous / contents / next, and a cell tagged
+    ``roadmap`` to :func:`roadmap_source`. Returns changed."""
     import jupytext
     nb = _read(path)
     src = _nav_source(paths, path)
     changed = False
+    roadmap = roadmap_source(paths)
     for cell in nb.cells:
-        if NAV_TAG in cell.metadata.get("tags", []) and cell.source != src:
+        tags = cell.metadata.get("tags", [])
+        if NAV_TAG in tags and cell.source != src:
             cell.source = src
+            changed = True
+        if ROADMAP_TAG in tags and cell.source != roadmap:
+            cell.source = roadmap
             changed = True
     if changed:
         jupytext.write(nb, path, fmt="py:percent")

@@ -44,6 +44,12 @@ TEMPLATE = r"""{%- extends 'index.html.j2' -%}
 MathJax.Hub.Config({"HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web",
                                  webFont: "STIX-Web", imageFont: null}});
 </script>
+<style>
+/* The hidden MathML copy for screen readers (AssistiveMML) matches MathJax's native-MathML
+   rules such as [mathvariant="double-struck"], whose @font-face points at TeX fonts the
+   bundle does not ship; it is never seen, so a system font does. */
+.MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: serif !important; }
+</style>
 {%- endblock html_head_js -%}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
 {% block footer_js %}

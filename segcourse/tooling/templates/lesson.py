@@ -52,7 +52,9 @@ sc.seed_everything()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1
 #
-# What to do. The check says what is wrong; the solution is in the hidden cell below.
+# What to do. The check says what is wrong, never the answer; the stored output is the "not
+# attempted" state. The solution lives in `segcourse/exercises/lessonNN.py` (`Exercise(title,
+# checker, solution)`) and opens only on request.
 
 # %% slideshow={"slide_type": null}
 def my_answer(x):
@@ -61,8 +63,8 @@ def my_answer(x):
 
 sc.check("{{NUMBER}}.first", my_answer)
 
-# %% jupyter={"source_hidden": true} slideshow={"slide_type": "skip"} tags=["solution"]
-# Solution (hidden: click to expand)
+# %% [markdown] slideshow={"slide_type": null}
+# *Stuck?* A solution opens only on request: run `print(sc.solution("{{NUMBER}}.first"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2
