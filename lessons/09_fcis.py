@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 34.3
+#     seconds: 314.3
 #     terms: "\u5B9E\u4F8B\u5206\u5272 instance segmentation, \u5168\u5377\u79EF fully\
 #       \ convolutional, \u4F4D\u7F6E\u654F\u611F\u5F97\u5206\u56FE position-sensitive\
 #       \ score maps, inside/outside score \u5185/\u5916\u5F97\u5206, \u611F\u5174\u8DA3\
@@ -547,4 +547,4 @@ sc.check("09.mask_and_score", mask_and_score)
 # arXiv:1411.4038. Next: RoIPool and RoIAlign (Mask R-CNN, arXiv:1703.06870).
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← The skip architecture](04_skip_architecture.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← Atrous (dilated) convolution](06_atrous_dilated_convolution.ipynb) · [contents](00_overview.ipynb#Road-map) · [RoI pooling vs RoIAlign →](10_roi_pool_vs_roi_align.ipynb)
