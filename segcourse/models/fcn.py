@@ -94,7 +94,11 @@ class FCN(nn.Module):
         if x.shape[2] % 32 or x.shape[3] % 32:
             raise ValueError(f"images: expected shape (N, 3, H, W) with H and W multiples of 32, "
                              f"got {tuple(x.shape)}")
-        pools = self.backbone._pools(x)
+        return self.scores_from_pools(self.backbone._pools(x))
+
+    def scores_from_pools(self, pools: list) -> dict:
+        """:meth:`score_maps` from the backbone's five pooled maps [pool1, ..., pool5] (only pool3-5
+        are read): lets a caller that keeps the early blocks fixed compute them once."""
         maps = {"stride32": self.score_fr(self.fc7(self.fc6(pools[4])))}
         if self.variant in ("16s", "8s"):
             maps["stride16"] = fuse_scores(self.up_fr(maps["stride32"]), self.score_pool4(pools[3]))

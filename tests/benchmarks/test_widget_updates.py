@@ -1,4 +1,4 @@
-"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06 and 10.
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06, 09 and 10.
 
 Target: median <= 50 ms on 2 CPU cores. Run with
 ``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
@@ -117,3 +117,49 @@ def test_roi_explorer_y_and_size_change(benchmark):
     # a y shift also recomputes the trace along x (65 boxes through both ops)
     benchmark.pedantic(_rounds(w, sl_y, [k / 16 for k in range(-12, 12)]), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def _fcis_scene(i=0):
+    images, sem = sc.load_scenes("val")
+    inst = sc.load_scene_instances("val")
+    _, classes, _ = sc.instance_boxes(sem[i], inst[i])
+    return images[i], inst[i], classes
+
+
+def test_fcis_explorer_roi_change(benchmark):
+    """Lesson 09: a new RoI (the first slider), ground-truth maps, k = 3: crop, assemble at 60 x 60,
+    tiles, paste, mosaic, redraw."""
+    import torch
+    torch.set_num_threads(2)
+    image, inst, classes = _fcis_scene(1)
+    w = sc.fcis_explorer(image, inst, classes, model=sc.load_checkpoint("fcis"), class_names=sc.CLASSES)
+    sl_roi = w.controls[0]
+    benchmark.pedantic(_rounds(w, sl_roi, list(range(len(w.boxes)))), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+    assert benchmark.stats.stats.median <= 0.050
+
+
+def test_fcis_explorer_k_change(benchmark):
+    """k from 1 to 6 (ground-truth maps are made once per k, so rounds after the first cycle reuse them)."""
+    import torch
+    torch.set_num_threads(2)
+    image, inst, classes = _fcis_scene(1)
+    w = sc.fcis_explorer(image, inst, classes, class_names=sc.CLASSES)
+    sl_k = w.controls[1]
+    for k in range(1, 7):            # every k's maps exist: a round measures the update, not the set-up
+        sl_k.value = k
+    benchmark.pedantic(_rounds(w, sl_k, [2, 5, 3, 6, 1, 4]), rounds=24, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+    assert benchmark.stats.stats.median <= 0.050
+
+
+def test_fcis_explorer_trained_maps(benchmark):
+    import torch
+    torch.set_num_threads(2)
+    image, inst, classes = _fcis_scene(1)
+    w = sc.fcis_explorer(image, inst, classes, model=sc.load_checkpoint("fcis"), source="trained FCIS",
+                         class_names=sc.CLASSES)
+    sl_roi = w.controls[0]
+    benchmark.pedantic(_rounds(w, sl_roi, list(range(len(w.boxes)))), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+    assert benchmark.stats.stats.median <= 0.050
