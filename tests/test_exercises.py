@@ -1,6 +1,7 @@
 """Every registered exercise accepts its reference solution and explains typical mistakes."""
 import numpy as np
 import pytest
+import torch
 
 import segcourse as sc
 from segcourse.exercises import EXERCISES, compare
@@ -85,3 +86,29 @@ def test_every_key_is_defined_once_and_solutions_only_on_request():
         if ex.solution is not None:  # a solution shown on request passes its own check
             assert sc.check(key, ex.solution()), key
             assert "def " in sc.solution(key) or "return" in sc.solution(key)
+
+
+def test_numbers_match_accepts_lists_tensors_and_pairs_of_different_shapes():
+    from segcourse.exercises.checking import numbers_match
+    pair = (np.ones((2, 3, 3)), np.array([0.25, 0.75]))
+    assert numbers_match((torch.ones(2, 3, 3), [0.25, 0.75]), pair)
+    assert numbers_match(torch.tensor([1, 2]), (1, 2)) and numbers_match([[1, 2], [3, 4]], torch.tensor([[1, 2], [3, 4]]))
+    assert not numbers_match((torch.ones(2, 3, 3), [0.25, 0.7]), pair)       # one score differs
+    assert not numbers_match(torch.ones(2, 3, 3), pair)                       # not a pair
+    assert not numbers_match(torch.tensor(1.0), (1,)) and not numbers_match("ab", [1, 2])
+    assert not numbers_match([1.0, 2.0 + 1e-5], [1, 2], atol=1e-9) and numbers_match([1.0, 2.0 + 1e-5], [1, 2], atol=1e-4)
+
+
+def test_check_with_mistakes_names_the_mistake_without_the_answer():
+    from segcourse.exercises.checking import Case, check_with_mistakes
+    cases = [Case(f"n={n}", (n,), 2 * n + 1) for n in (3, 5, 8)]
+    mistakes = {"no_plus_one": (lambda n: 2 * n, "the +1 is missing: count the centre once"),
+                "square": (lambda n: n * n, "that squares n")}
+    ok, lines = check_with_mistakes(lambda n: 2 * n + 1, cases, mistakes)
+    assert ok and lines[0] == "3/3 cases correct"
+    ok, lines = check_with_mistakes(lambda n: 2 * n, cases, mistakes)
+    text = "\n".join(lines)
+    assert not ok and text.count("the +1 is missing") == 3 and "that squares" not in text
+    assert not any(str(2 * n + 1) in line for n in (3, 5, 8) for line in lines[1:])
+    ok, lines = check_with_mistakes(lambda n: n * n if n == 3 else 2 * n + 1, cases, mistakes)
+    assert not ok and "that squares n" in "\n".join(lines) and lines[0] == "2/3 cases correct"

@@ -100,6 +100,23 @@ def _box_patch(ax, views):
     return patch
 
 
+def _roi_canvas(feature_map, box, output_size, spatial_scale, sampling_ratio, aligned, ax, convention, cmap):
+    """The checked feature map (H, W), its RoI views, the axes and the map drawn under the bins."""
+    fm = as_array(feature_map, "feature_map", ndim=2, kind="float", allow_empty=False)
+    views = roi_views(fm, box, output_size, spatial_scale, sampling_ratio, aligned)
+    ax, own = _axes(ax)
+    shift = _shift(convention)
+    return fm, views, ax, own, shift, _feature_image(ax, fm, shift, cmap)
+
+
+def _bins_and_box(ax, views, segments, color, width: float, label: str):
+    """The bins' lines (a LineCollection with a legend label) and the true box's patch."""
+    from matplotlib.collections import LineCollection
+    bins = LineCollection(segments, colors=color, linewidths=width, label=label)
+    ax.add_collection(bins)
+    return bins, _box_patch(ax, views)
+
+
 def draw_roi_bins(feature_map, box, output_size=2, spatial_scale: float = 1.0, ax=None, *,
                   convention: str = "aligned", cmap: str = "viridis", title: str | None = None) -> dict:
     """The feature map (H, W), the true box, and the cells RoIPool's bins actually read.
@@ -107,16 +124,10 @@ def draw_roi_bins(feature_map, box, output_size=2, spatial_scale: float = 1.0, a
     box: (x1, y1, x2, y2) in image pixels. Returns ``{"image": AxesImage, "box": Rectangle,
     "bins": LineCollection}``.
     """
-    from matplotlib.collections import LineCollection
-    fm = as_array(feature_map, "feature_map", ndim=2, kind="float", allow_empty=False)
-    views = roi_views(fm, box, output_size, spatial_scale, 1, True)
-    ax, own = _axes(ax)
-    shift = _shift(convention)
-    image = _feature_image(ax, fm, shift, cmap)
-    bins = LineCollection(pool_bin_segments(views, convention), colors=POOL_COLOR, linewidths=1.4,
-                          label="RoIPool bins (whole cells)")
-    ax.add_collection(bins)
-    patch = _box_patch(ax, views)
+    fm, views, ax, own, shift, image = _roi_canvas(feature_map, box, output_size, spatial_scale, 1, True,
+                                                   ax, convention, cmap)
+    bins, patch = _bins_and_box(ax, views, pool_bin_segments(views, convention), POOL_COLOR, 1.4,
+                                "RoIPool bins (whole cells)")
     _fit(ax, fm.shape, shift, views.box.numpy())
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7, frameon=False)
     _finish(ax, title, own)
@@ -131,16 +142,9 @@ def draw_roi_align_samples(feature_map, box, output_size=2, spatial_scale: float
 
     Returns ``{"image", "box", "bins": LineCollection, "points": PathCollection}``.
     """
-    from matplotlib.collections import LineCollection
-    fm = as_array(feature_map, "feature_map", ndim=2, kind="float", allow_empty=False)
-    views = roi_views(fm, box, output_size, spatial_scale, sampling_ratio, aligned)
-    ax, own = _axes(ax)
-    shift = _shift(convention)
-    image = _feature_image(ax, fm, shift, cmap)
-    bins = LineCollection(align_bin_segments(views, convention), colors=ALIGN_COLOR, linewidths=1.2,
-                          label="RoIAlign bins")
-    ax.add_collection(bins)
-    patch = _box_patch(ax, views)
+    fm, views, ax, own, shift, image = _roi_canvas(feature_map, box, output_size, spatial_scale, sampling_ratio,
+                                                   aligned, ax, convention, cmap)
+    bins, patch = _bins_and_box(ax, views, align_bin_segments(views, convention), ALIGN_COLOR, 1.2, "RoIAlign bins")
     pts = views.points.reshape(-1, 2).numpy() + 0.5 + shift
     colors = np.where(views.valid.reshape(-1).numpy()[:, None], [[0.16, 0.75, 0.07, 1.0]],
                       [[0.73, 0.73, 0.73, 1.0]])

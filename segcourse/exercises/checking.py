@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 __all__ = ["CheckResult", "Case", "Exercise", "compare", "check_function", "check_value", "as_number",
-           "number_matches"]
+           "number_matches", "numbers_match", "check_with_mistakes"]
 
 
 @dataclass
@@ -201,3 +201,61 @@ def number_matches(got, value, atol: float = 1e-9) -> bool:
     """Whether a student's answer is the number ``value`` (for recognising typical mistakes)."""
     g = as_number(got)
     return g is not None and abs(g - float(value)) <= atol
+
+
+def numbers_match(got, expected, atol: float = 1e-6) -> bool:
+    """Whether ``got`` holds the numbers of ``expected`` (to ``atol``, no relative tolerance).
+
+    A tuple or list in ``expected`` is matched item by item (so a pair (mask, scores) of different
+    shapes works), anything else as one array; tensors, arrays, lists and tuples are all accepted in
+    ``got``. Used to recognise a typical mistake, never to print a value."""
+    if isinstance(expected, (tuple, list)):
+        if isinstance(got, (torch.Tensor, np.ndarray)) and got.ndim == 0:
+            return False
+        try:
+            items = list(got)
+        except TypeError:
+            return False
+        return len(items) == len(expected) and all(numbers_match(g, e, atol) for g, e in zip(items, expected))
+    try:
+        g = got.detach().cpu().double().numpy() if isinstance(got, torch.Tensor) else np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    e = expected.detach().cpu().double().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected, dtype=float)
+    return g.shape == e.shape and bool(np.allclose(g, e, atol=atol, rtol=0.0, equal_nan=True))
+
+
+def check_with_mistakes(fn, cases: list[Case], mistakes: dict, *, compare=None, atol: float = 1e-6) -> tuple[bool, list[str]]:
+    """:func:`check_function` that also names a typical mistake.
+
+    mistakes: name -> (wrong_fn, explanation); ``wrong_fn`` takes a case's arguments like the
+    student's function. A mistake that reproduces the answer on every case the answer gets wrong is
+    named on each of them; otherwise each wrong case gets the first mistake it matches. The
+    explanation says how to think about it, never the expected value."""
+    def same_as(wrong, case, got) -> bool:
+        try:
+            return numbers_match(got, wrong(*case.args), atol)
+        except Exception:          # a mistake that cannot run on this case cannot match it
+            return False
+
+    wrong_cases = []
+    if callable(fn):
+        for case in cases:
+            args = [a.clone() if isinstance(a, torch.Tensor) else a.copy() if isinstance(a, np.ndarray) else a
+                    for a in case.args]
+            try:
+                got = fn(*args)
+            except Exception:
+                wrong_cases = []
+                break
+            if not numbers_match(got, case.expected, atol):
+                wrong_cases.append((case, got))
+    overall = next((text for wrong, text in mistakes.values()
+                    if wrong_cases and all(same_as(wrong, c, g) for c, g in wrong_cases)), None)
+
+    def diagnose(case, got):
+        if overall is not None:
+            return overall
+        return next((text for wrong, text in mistakes.values() if same_as(wrong, case, got)), None)
+
+    return check_function(fn, cases, atol=atol, compare=compare, diagnose=diagnose)

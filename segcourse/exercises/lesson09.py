@@ -18,69 +18,9 @@ import numpy as np
 import torch
 
 from ..ops.fcis import assemble_inside_outside, fcis_mask_and_score, ps_cell
-from .checking import Case, Exercise, check_function, compare
+from .checking import Case, Exercise, check_with_mistakes, compare, numbers_match
 
 __all__ = ["EXERCISES", "MISTAKES", "which_cell_cases", "assemble_cases", "mask_and_score_cases"]
-
-
-def _as_array(x):
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    if isinstance(x, (list, tuple)):
-        try:
-            return np.asarray(x, dtype=float)
-        except (TypeError, ValueError):
-            return None
-    if isinstance(x, np.ndarray):
-        return x
-    return None
-
-
-def _same(got, expected, atol=1e-6) -> bool:
-    if isinstance(expected, tuple):
-        return (isinstance(got, (tuple, list)) and len(got) == len(expected)
-                and all(_same(g, e, atol) for g, e in zip(got, expected)))
-    g, e = _as_array(got), np.asarray(expected, dtype=float)
-    if g is None:
-        if isinstance(got, (int, float)) and e.size == 1:
-            return abs(float(got) - float(e)) <= atol
-        return False
-    try:
-        g = g.astype(float)
-    except (TypeError, ValueError):
-        return False
-    return g.shape == e.shape and bool(np.allclose(g, e, atol=atol, equal_nan=True))
-
-
-def _matches(wrong, case, got) -> bool:
-    try:
-        return _same(got, wrong(*case.args))
-    except Exception:          # a mistake that cannot run on this case cannot match it
-        return False
-
-
-def _check(fn, cases, mistakes, compare=None):
-    """:func:`check_function` with a diagnosis: a mistake that ``fn`` reproduces on every case it
-    gets wrong is named on each of those cases (several mistakes can agree on one case); otherwise
-    the first mistake that matches the case."""
-    wrong_cases = []
-    if callable(fn):
-        for case in cases:
-            try:
-                got = fn(*case.args)
-            except Exception:
-                return check_function(fn, cases, compare=compare)
-            if not _same(got, case.expected):
-                wrong_cases.append((case, got))
-    overall = next((text for wrong, text in mistakes.values()
-                    if wrong_cases and all(_matches(wrong, c, g) for c, g in wrong_cases)), None)
-
-    def diagnose(case, got):
-        if overall is not None:
-            return overall
-        return next((text for wrong, text in mistakes.values() if _matches(wrong, case, got)), None)
-
-    return check_function(fn, cases, compare=compare, diagnose=diagnose)
 
 
 # -- 09.which_cell ----------------------------------------------------------------------------------
@@ -126,16 +66,19 @@ _WHICH_CELL_MISTAKES = {
 
 
 def _compare_cell(got, expected, atol):
-    g = _as_array(got)
+    try:
+        g = np.asarray(got.tolist() if isinstance(got, torch.Tensor) else got, dtype=float)
+    except (TypeError, ValueError):
+        g = None
     if g is None or g.shape != (2,):
         return f"expected a pair (i, j), got {repr(got)[:60]}"
-    if _same(g, expected):
+    if numbers_match(g, expected, atol):
         return None
     return f"the cell {tuple(g.tolist())} is not the one this pixel reads"
 
 
 def _check_which_cell(fn):
-    return _check(fn, which_cell_cases(), _WHICH_CELL_MISTAKES, compare=_compare_cell)
+    return check_with_mistakes(fn, which_cell_cases(), _WHICH_CELL_MISTAKES, compare=_compare_cell)
 
 
 # -- 09.assemble ------------------------------------------------------------------------------------
@@ -227,7 +170,7 @@ _ASSEMBLE_MISTAKES = {
 
 
 def _check_assemble(fn):
-    return _check(fn, assemble_cases(), _ASSEMBLE_MISTAKES)
+    return check_with_mistakes(fn, assemble_cases(), _ASSEMBLE_MISTAKES)
 
 
 # -- 09.mask_and_score ------------------------------------------------------------------------------
@@ -305,7 +248,7 @@ def _compare_pair(got, expected, atol):
 
 
 def _check_mask_and_score(fn):
-    return _check(fn, mask_and_score_cases(), _MASK_SCORE_MISTAKES, compare=_compare_pair)
+    return check_with_mistakes(fn, mask_and_score_cases(), _MASK_SCORE_MISTAKES, compare=_compare_pair)
 
 
 MISTAKES = {"09.which_cell": _WHICH_CELL_MISTAKES, "09.assemble": _ASSEMBLE_MISTAKES,

@@ -16,7 +16,7 @@ import math
 import torch
 
 from ..ops.roi import roi_align_sample_points, roi_pool_bins
-from .checking import Case, Exercise, check_function
+from .checking import Case, Exercise, check_with_mistakes, numbers_match
 
 __all__ = ["EXERCISES", "pool_cells_cases", "pool_bins_cases", "align_samples_cases",
            "MISTAKES"]
@@ -32,15 +32,6 @@ def _as_list(x):
     return x
 
 
-def _same(got, expected, atol=1e-9) -> bool:
-    try:
-        g = torch.as_tensor(_as_list(got), dtype=torch.float64)
-    except (TypeError, ValueError):
-        return False
-    e = torch.as_tensor(_as_list(expected), dtype=torch.float64)
-    return g.shape == e.shape and bool(torch.allclose(g, e, atol=atol, rtol=0))
-
-
 def _describe(x) -> str:
     if x is None:
         return "None (did you forget `return`?)"
@@ -48,11 +39,11 @@ def _describe(x) -> str:
 
 
 def _check_with_diagnosis(fn, cases, mistakes, what) -> tuple[bool, list[str]]:
-    """:func:`check_function` with this lesson's comparison, and a wrong answer matched against
+    """:func:`check_with_mistakes` with this lesson's comparison: a wrong answer is matched against
     ``mistakes`` (name -> (wrong_fn, explanation)) to say what went wrong. The expected value is
     never printed."""
     def compare(got, expected, atol):
-        if _same(got, expected):
+        if numbers_match(got, expected, atol):
             return None
         why = f"your {what} {_describe(got)} are not what torchvision computes"
         n_exp = torch.as_tensor(_as_list(expected)).numel()
@@ -64,10 +55,7 @@ def _check_with_diagnosis(fn, cases, mistakes, what) -> tuple[bool, list[str]]:
             why += f" (you gave {n_got} number(s), the answer has {n_exp})"
         return why
 
-    def diagnose(case, got):
-        return next((text for wrong, text in mistakes.values() if _same(got, wrong(*case.args))), None)
-
-    return check_function(fn, cases, compare=compare, diagnose=diagnose)
+    return check_with_mistakes(fn, cases, mistakes, compare=compare, atol=1e-9)
 
 
 # -- 10.pool_cells: RoIPool's rounded box ------------------------------------------------------------

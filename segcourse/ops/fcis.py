@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from .._validate import as_tensor, check_choice, check_float, check_int
 from .labels import boxes_from_masks
-from .roi import ps_roi_pool, roi_align
+from .roi import _output_size, ps_roi_pool, roi_align
 
 __all__ = ["ps_channel", "ps_cell", "group_channels", "assemble_inside_outside", "FCISScores",
            "fcis_mask_and_score", "gt_score_maps", "box_iou", "paste_masks", "fcis_frame"]
@@ -119,15 +119,8 @@ def _check_maps(score_maps, k: int, num_classes: int) -> torch.Tensor:
 
 
 def _pair(output_size, default: int) -> tuple[int, int]:
-    if output_size is None:
-        return default, default
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != 2:
-            raise ValueError(f"output_size: expected an int or a pair (M_h, M_w), got {tuple(output_size)}")
-        return (check_int(output_size[0], "output_size[0]", min_value=1),
-                check_int(output_size[1], "output_size[1]", min_value=1))
-    m = check_int(output_size, "output_size", min_value=1)
-    return m, m
+    """``output_size`` as (M_h, M_w); ``None`` means ``default`` x ``default``."""
+    return (default, default) if output_size is None else _output_size(output_size)
 
 
 def assemble_inside_outside(score_maps, boxes, k: int, num_classes: int, output_size=None, *,
