@@ -493,9 +493,10 @@ def test_exercise_feedback_never_gives_the_answer_away():
 
 
 def test_exercise_cases_match_the_hand_worked_values():
-    cases = {c.name: c for c in EX.which_cell_cases()}
-    assert cases["5x7 RoI, k=3 (cells of unequal size)"].expected == [2, 0]
-    assert cases["4x10 RoI, k=3 (a flat RoI)"].expected == [2, 0]
+    cases = {c.args: c for c in EX.which_cell_cases()}
+    assert cases[(4, 2, 5, 7, 3)].expected == [2, 0]                 # 5 x 7 RoI: (12 // 5, 6 // 7)
+    assert cases[(3, 3, 4, 10, 3)].expected == [2, 0]                # 4 x 10 RoI: (9 // 4, 9 // 10)
+    assert all(str(c.args) in c.name for c in cases.values())         # the feedback names the inputs
     hand = EX.assemble_cases()[0]
     assert np.array_equal(hand.expected, [[0, 0, 1, 1], [0, 0, 1, 1], [10, 10, 11, 11], [10, 10, 11, 11]])
     mask, scores = EX.mask_and_score_cases()[0].expected

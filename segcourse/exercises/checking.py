@@ -173,7 +173,7 @@ def check_function(fn, cases: list[Case], *, atol: float = 1e-6, compare=None, d
             ok += 1
             continue
         hint = diagnose(case, got) if diagnose is not None else None
-        lines.append(f"case '{case.name}': {why}" + (f" {hint}" if hint else ""))
+        lines.append(f"case '{case.name}': {why}" + (f"; {hint}" if hint else ""))
     lines.insert(0, f"{ok}/{len(cases)} cases correct")
     return ok == len(cases), lines[:6]
 

@@ -39,7 +39,7 @@ def which_cell_cases() -> list[Case]:
             ("7x7 RoI, k=2 (odd side)", (3, 4, 7, 7, 2)),
             ("4x10 RoI, k=3 (a flat RoI)", (3, 3, 4, 10, 3)),
             ("k=1: one cell", (2, 1, 3, 3, 1))]
-    return [Case(name, args, list(ps_cell(*args))) for name, args in rows]
+    return [Case(f"{name}: which_cell{args}", args, list(ps_cell(*args))) for name, args in rows]
 
 
 def _solution_which_cell():
@@ -53,12 +53,15 @@ _WHICH_CELL_MISTAKES = {
     "swapped": (lambda y, x, h, w, k: (x * k // w, y * k // h),
                 "you returned (column, row): the first index is the row band i (from y and h)"),
     "int_cell": (lambda y, x, h, w, k: (y // max(h // k, 1), x // max(w // k, 1)),
-                 "y // (h // k) rounds the cell size down first; when h is not a multiple of k the bands "
-                 "come out wrong (and the index can reach k). Multiply first: y * k // h"),
+                 "y // (h // k) rounds the band height down before dividing; when h is not a multiple of k "
+                 "the bands come out wrong (and the index can reach k). Keep the band height h / k exact and "
+                 "round only at the end"),
     "round": (lambda y, x, h, w, k: (round(y * k / h), round(x * k / w)),
-              "you rounded y * k / h to the nearest integer; a pixel belongs to band floor(y * k / h)"),
+              "you rounded to the nearest band: a pixel a little past the middle of band 0 is still in band "
+              "0, not in band 1"),
     "ceil": (lambda y, x, h, w, k: (math.ceil(y * k / h), math.ceil(x * k / w)),
-             "you rounded up; a pixel belongs to band floor(y * k / h)"),
+             "you rounded up: only the pixels at or past a band's first row belong to it; rows before "
+             "that still lie in the band above"),
     "plus_one": (lambda y, x, h, w, k: ((y + 1) * k // h, (x + 1) * k // w),
                  "pixels are counted from 0: use y, not y + 1"),
     "float": (lambda y, x, h, w, k: (y * k / h, x * k / w), "the cell index is a whole number: floor it (// )"),
@@ -74,7 +77,8 @@ def _compare_cell(got, expected, atol):
         return f"expected a pair (i, j), got {repr(got)[:60]}"
     if numbers_match(g, expected, atol):
         return None
-    return f"the cell {tuple(g.tolist())} is not the one this pixel reads"
+    shown = tuple(int(v) if float(v).is_integer() else v for v in g.tolist())
+    return f"the cell {shown} is not the one this pixel reads"
 
 
 def _check_which_cell(fn):
