@@ -165,3 +165,20 @@ def test_connect_computes_redraws_guards_and_reports_errors():
     assert box.state == {"sum": 33}
     with pytest.raises(TypeError, match="controls"):
         connect(fig, [ctl["a"]], compute, redraw, title="t")
+
+
+def test_class_error_map_colours_match_the_legend():
+    t = np.array([[0, 1, 1], [2, 255, 0]])
+    p = np.array([[0, 1, 2], [0, 0, 3]])
+    e = sc.class_error_map(p, t)
+    want = ["correct background", "correct class", "wrong class", "missed", "ignored", "false positive"]
+    got = [tuple(e.reshape(-1, 3)[i]) for i in range(6)]
+    assert got == [sc.CLASS_ERROR_COLORS[k] for k in want]
+    fig, ax = plt.subplots()
+    im = sc.draw_class_errors(p, t, ax=ax)
+    labels = [h.get_label() for h in ax.get_legend().legend_handles]
+    assert labels == ["correct class", "wrong class", "missed", "false positive"]
+    for h in ax.get_legend().legend_handles:
+        assert np.allclose(h.get_facecolor()[:3], np.asarray(sc.CLASS_ERROR_COLORS[h.get_label()]) / 255)
+    assert (im.get_array() == e).all()
+    plt.close(fig)

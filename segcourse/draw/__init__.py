@@ -2,10 +2,10 @@
 from .atrous import (draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay)
 from .crf import (draw_crf_kernel, draw_crf_steps, draw_free_energy)
 from .roi import draw_pooled, draw_roi_align_samples, draw_roi_bins
-from .segmentation import (ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,
+from .segmentation import (CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,
                            draw_overlay, error_map, legend_patches, overlay)
 
 __all__ = ["draw_crf_kernel", "draw_crf_steps", "draw_free_energy",
            "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay",
-           "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+           "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
            "draw_overlay", "error_map", "legend_patches", "overlay"]
