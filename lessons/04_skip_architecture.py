@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 32.9
+#     seconds: 207.1
 #     terms: "\u591A\u5C42feature\u8DF3\u63A5\u7ED3\u6784 skip architecture, FCN-32s/16s/8s,\
 #       \ \u5168\u5377\u79EF fully convolutional, \u8F6C\u7F6E\u5377\u79EF transposed\
 #       \ convolution"
@@ -336,12 +336,12 @@ for k in kinds:
 # What the corrected maps and counts show, read from the trends printed above. FCN-32s's scores
 # live on a 4×4 grid, so its outlines can only be bilinear interpolations of 16 numbers per class;
 # FCN-8s's live on a 16×16 grid. The skips pay off in *where*: from FCN-32s to FCN-8s the missed
-# and false-positive pixels, the errors along and around outlines, fall. They do not fix *what*:
-# the wrong-class pixels rise, so more of the objects the finer nets do outline well are given the
-# wrong shape class; on scene 1, FCN-8s outlines the objects closely and names most of their
-# pixels wrongly. A binarised error map hides exactly this error and makes the finer nets look
-# better than they are. The finer features help the outlines more than the recognition of the
-# shapes, which lives in the deep, coarse layers.
+# and false-positive pixels, the errors along and around the outlines, fall, and the correct-class
+# pixels rise. They do much less for *what*: the wrong-class pixels rise too, so part of the
+# foreground the finer nets recover is given the wrong shape class. On scene 1 this dominates:
+# FCN-8s outlines the objects more closely than FCN-32s but names most of their pixels wrongly, and
+# a binarised error map would have shown it as the best of the three. Recognising a shape is the
+# job of the deep, coarse layers, which the skips do not change.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### What can each output stride express? An estimate

@@ -48,9 +48,13 @@ def _box(ax, x, y, text, color, w=1.4, h=0.62):
 
 
 def _arrow(ax, a, b, label=None, color="#444444", rad=0.0):
+    """An arrow from box centre a to box centre b (diagram units), starting and ending at the boxes' edges."""
     a, b = (a[0] * _DX, a[1]), (b[0] * _DX, b[1])
-    ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color=color, lw=0.9, shrinkA=10,
-                                                    shrinkB=10, connectionstyle=f"arc3,rad={rad}"))
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    t = min(0.72 / abs(dx) if dx else float("inf"), 0.33 / abs(dy) if dy else float("inf"))
+    a2, b2 = (a[0] + t * dx, a[1] + t * dy), (b[0] - t * dx, b[1] - t * dy)
+    ax.annotate("", xy=b2, xytext=a2, arrowprops=dict(arrowstyle="->", color=color, lw=0.9, shrinkA=0,
+                                                      shrinkB=0, connectionstyle=f"arc3,rad={rad}"))
     if label:
         ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, label, ha="center", va="bottom",
                 fontsize=6.5, color=color)
@@ -97,7 +101,7 @@ def draw_fcn_architecture(size: int = 128, num_classes: int = 6, widths=(8, 16, 
     _arrow(ax, (xs["pool4"], 3), (6.0, 0), None, color="#7aa6c2")
     texts.append(_box(ax, 8.4, 0, lab("score_pool3", "+ (stride 8)"), _SCORE))
     _arrow(ax, (6.0, 0), (8.4, 0), "2× (learned)")
-    _arrow(ax, (3.6, 0), (8.4, 0), rad=0.25)
+    _arrow(ax, (3.6, -0.31), (8.4, -0.31), rad=0.2)
     texts.append(_box(ax, 10.8, 0, out_lab, _OUT))
     _arrow(ax, (8.4, 0), (10.8, 0), "8× bilinear")
     ax.text(6.0 * _DX, -0.85, "the FCN-8s row's stride-16 sum is built as in FCN-16s (2× of score_fr + score_pool4)",
