@@ -542,3 +542,18 @@ def test_transposed_grid_and_crop_offset_by_hand():
         sc.transposed_grid(0.0, 0, 4, 2)
     with pytest.raises(ValueError, match="^scores"):
         sc.fcn_crop_offsets(_caffe_fcn_vgg16(), "nope", "pool4", "pool3")
+
+
+def test_radial_profile_brute_force_and_gaussian():
+    rng = np.random.default_rng(0)
+    e = rng.random((9, 11))
+    prof = sc.radial_profile(e, 4, 5)
+    for r in range(len(prof)):
+        ring = [e[y, x] for y in range(9) for x in range(11) if round(np.hypot(y - 4, x - 5)) == r]
+        assert (np.isnan(prof[r]) and not ring) or prof[r] == pytest.approx(np.mean(ring))
+    yy, xx = np.indices((41, 41))
+    g = np.exp(-((yy - 20) ** 2 + (xx - 20) ** 2) / (2 * 5.0 ** 2))
+    p = sc.radial_profile(g, 20, 20, max_radius=15)
+    assert len(p) == 16 and np.all(np.diff(p) < 0) and p[5] == pytest.approx(np.exp(-0.5), abs=0.05)
+    with pytest.raises(ValueError, match="^erf"):
+        sc.radial_profile(np.zeros(5), 0, 0)

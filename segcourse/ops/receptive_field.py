@@ -27,7 +27,7 @@ from .common import small_ops
 
 __all__ = ["RFRecord", "receptive_fields", "conv_output_size", "transposed_output_size",
            "effective_receptive_field", "mass_square_side", "ConeGradient", "receptive_field_frame",
-           "unit_centres", "transposed_grid", "crop_offset", "fcn_crop_offsets"]
+           "unit_centres", "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,22 @@ def mass_square_side(erf: np.ndarray, cy: float, cx: float, frac: float = 0.9) -
     k = int(np.searchsorted(cum, frac * total))
     r = cheb.ravel()[order][min(k, cum.size - 1)]
     return int(round(2 * r + 1))
+
+
+def radial_profile(erf, cy: float, cx: float, max_radius: int | None = None) -> np.ndarray:
+    """Mean of an (H, W) map over rings of Euclidean distance from (cy, cx): entry r averages the
+    pixels with ``round(distance) == r``, r = 0 .. max_radius (default: the largest distance in the
+    map); rings with no pixel are NaN. Less noisy than a row through the centre, and a Gaussian
+    shows as a bell whose width can be read off."""
+    e = as_tensor(erf, "erf", ndim=2).double().numpy()
+    yy, xx = np.indices(e.shape)
+    r = np.rint(np.hypot(yy - float(cy), xx - float(cx))).astype(np.int64)
+    n = int(r.max()) + 1 if max_radius is None else check_int(max_radius, "max_radius", min_value=0) + 1
+    keep = r < n
+    sums = np.bincount(r[keep], weights=e[keep], minlength=n)
+    counts = np.bincount(r[keep], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 class ConeGradient:
