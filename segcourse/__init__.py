@@ -18,7 +18,7 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VO
                    load_split, load_scene_instances, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
                    slide_heat_map_rows, verify_manifest, write_label_png)
 from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter,
-                  radial_profile, transposed_grid, crop_offset, fcn_crop_offsets, IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
+                  CHECKERBOARD_METHODS, checkerboard_stack, checkerboard_strength, radial_profile, transposed_grid, crop_offset, fcn_crop_offsets, IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
                   interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
                   stride_oracle, transposed_output_size, roi_pool, roi_align, ps_roi_pool, ps_roi_align,
@@ -52,7 +52,7 @@ __all__ = [
     "verify_manifest", "write_label_png",
     # ops
     "DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
-    "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets", "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
+    "CHECKERBOARD_METHODS", "checkerboard_stack", "checkerboard_strength", "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets", "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
     "boxes_from_masks", "conv_matrix", "conv_output_size", "effective_receptive_field", "interpolation_weights",
     "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
     "transposed_output_size", "roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align", "MultiScaleRoIAlign",

@@ -406,6 +406,8 @@ def test_interpolation_explorer_updates_artists_in_place():
     assert w.state["contributors"] == [(3, 3, 1.0)]
     assert np.allclose(np.asarray(out_artist.get_array()), np.kron(w.source, np.ones((3, 3))))
     assert not w.errors.outputs
+    # usable sliders: explicit widths, not the few dozen pixels a flex row shrinks them to
+    assert all(int(c.layout.min_width.rstrip("px")) >= 200 for c in (sl_f, sl_y, sl_x))
 
 
 def test_interpolation_explorer_validates():
@@ -557,3 +559,30 @@ def test_radial_profile_brute_force_and_gaussian():
     assert len(p) == 16 and np.all(np.diff(p) < 0) and p[5] == pytest.approx(np.exp(-0.5), abs=0.05)
     with pytest.raises(ValueError, match="^erf"):
         sc.radial_profile(np.zeros(5), 0, 0)
+
+
+def test_checkerboard_stack_against_torch_and_the_fix():
+    outs = sc.checkerboard_stack(2, "transposed", kernel=4, stride=2, size=8, seed=3)
+    g = torch.Generator().manual_seed(3)
+    x = torch.ones(1, 1, 8, 8, dtype=torch.float64)
+    for o in outs:
+        w = torch.rand(1, 1, 4, 4, generator=g, dtype=torch.float64)
+        x = F.conv_transpose2d(x, w, stride=2, padding=1)
+        assert torch.equal(o, x)
+    assert [tuple(o.shape[-2:]) for o in outs] == [(16, 16), (32, 32)]
+    # resize-then-convolve: a flat input stays flat away from the border, whatever the kernel
+    for seed in range(5):
+        for o in sc.checkerboard_stack(3, "resize_conv", size=8, seed=seed):
+            assert sc.checkerboard_strength(o) < 1e-12
+    # a bilinear (balanced) kernel gives no artifact; a random one of the same size does
+    flat = sc.bilinear_upsampler(2, 1).double()(torch.ones(1, 1, 8, 8, dtype=torch.float64))
+    assert sc.checkerboard_strength(flat) < 1e-12
+    assert sc.checkerboard_strength(outs[0]) > 0.01
+    # uneven overlap (k=3, s=2) is worse than even overlap (k=4, s=2) on average over draws
+    s3 = np.mean([sc.checkerboard_strength(sc.checkerboard_stack(1, kernel=3, seed=i)[0]) for i in range(20)])
+    s4 = np.mean([sc.checkerboard_strength(sc.checkerboard_stack(1, kernel=4, seed=i)[0]) for i in range(20)])
+    assert s3 > s4 > 0
+    with pytest.raises(ValueError, match="^method"):
+        sc.checkerboard_stack(1, "deconv")
+    with pytest.raises(ValueError, match="^x"):
+        sc.checkerboard_strength(torch.zeros(8, 8))

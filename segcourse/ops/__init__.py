@@ -8,7 +8,7 @@ from .receptive_field import (radial_profile, transposed_grid, crop_offset, fcn_
 from .roi import (MultiScaleRoIAlign, fpn_levels, ps_roi_align, ps_roi_pool, quantisation_error, roi_align,
                   roi_align_sample_points, roi_pool, roi_pool_bins, roi_shift_trace, roi_views,
                   sub_pixel_boxes)
-from .upsampling import (INTERPOLATION_METHODS, bilinear_kernel, bilinear_upsampler, conv_matrix,
+from .upsampling import (CHECKERBOARD_METHODS, checkerboard_stack, checkerboard_strength, INTERPOLATION_METHODS, bilinear_kernel, bilinear_upsampler, conv_matrix,
                          interpolation_frame, interpolation_weights, overlap_count)
 
 __all__ = ["DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
@@ -20,5 +20,5 @@ __all__ = ["DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_cr
            "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets",
            "MultiScaleRoIAlign", "fpn_levels", "ps_roi_align", "ps_roi_pool", "quantisation_error", "roi_align",
            "roi_align_sample_points", "roi_pool", "roi_pool_bins", "roi_shift_trace", "roi_views", "sub_pixel_boxes",
-           "INTERPOLATION_METHODS", "bilinear_kernel", "bilinear_upsampler", "conv_matrix", "interpolation_frame",
+           "CHECKERBOARD_METHODS", "checkerboard_stack", "checkerboard_strength", "INTERPOLATION_METHODS", "bilinear_kernel", "bilinear_upsampler", "conv_matrix", "interpolation_frame",
            "interpolation_weights", "overlap_count"]
