@@ -246,12 +246,12 @@ eye = torch.eye(3)[:, :, None, None]
 with torch.no_grad():
     naive = F.conv_transpose2d(small, eye * uniform3, stride=2, padding=1, output_padding=1)
     smooth = sc.bilinear_upsampler(2, channels=3)(small)
-fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), layout="constrained")
 sc.draw_image(small[0], ax=axes[0], title="input 40x50")
 count = sc.overlap_count(8, 3, 2)
 im = axes[1].imshow(count, cmap="viridis", vmin=0, vmax=int(count.max()))
 fig.colorbar(im, ax=axes[1], shrink=0.8, ticks=range(int(count.max()) + 1), label="stamps")
-axes[1].set_title("stamps per pixel, k=3, s=2")
+axes[1].set_title("stamps per pixel, k=3, s=2", fontsize=10)
 axes[1].set_axis_off()
 sc.draw_image(naive[0].clamp(0, 1), ax=axes[2], title="transposed conv k=3, s=2 (uniform)")
 sc.draw_image(smooth[0].clamp(0, 1), ax=axes[3], title="k=4, s=2, bilinear init")
@@ -314,9 +314,10 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the table: the uneven overlap (k=3) is much worse than the even one (k=4), but k=4 with a
 # random kernel is *not* flat: a divisible kernel reduces the artifact, it does not remove it.
-# Across layers, k=3's artifact grows; k=4's stays at about the same strength but spreads over
-# more scales (the pictures: a pattern inside a pattern). Resize-then-convolve is flat at every
-# depth, and the strided convolution's gradient carries the pattern too. A learned transposed
+# Across layers, k=3's artifact compounds (it grows with every layer, and its picture shows
+# patterns at several scales); k=4's stays at about the same strength over these four layers.
+# Resize-then-convolve is flat at every depth. The strided convolution's gradient carries the
+# pattern too, again weaker with the divisible kernel. A learned transposed
 # convolution *can* learn balanced taps (FCN initialises them to bilinear, which is balanced);
 # resize-then-convolve does not have to.
 
