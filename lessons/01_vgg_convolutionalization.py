@@ -36,10 +36,12 @@
 # 5. tell the theoretical receptive field from the effective one (Luo et al. 2016).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: FCN (arXiv:1411.4038) starts from an ImageNet classifier. Everything in lessons
-# 02-04 depends on two numbers computed here: the output stride (32) and where each output unit sits
-# in the image (its "start"). Spend time on the alignment part; students usually skip it and then
-# wonder why their upsampled maps are shifted.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > FCN (arXiv:1411.4038) starts from an ImageNet classifier. Everything in lessons
+# > 02-04 depends on two numbers computed here: the output stride (32) and where each output unit sits
+# > in the image (its "start"). Spend time on the alignment part; students usually skip it and then
+# > wonder why their upsampled maps are shifted.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -270,10 +272,12 @@ print("trained larger than random at pool3, pool4, pool5:", grew)
 sc.receptive_field_explorer(sc.photo("chelsea"), features=slim, layer="pool4", unit=(6, 8))
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: move from pool1 to pool5 at the centre unit: the yellow square grows to pool5's full receptive field (the readout gives its size), but
-# the red blob grows much more slowly. Then pick a corner unit of pool5: half its square lies outside
-# the image: those units see zero padding, so the border of a padded net behaves differently
-# from its centre.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Move from pool1 to pool5 at the centre unit: the yellow square grows to pool5's full receptive field (the readout gives its size), but
+# > the red blob grows much more slowly. Then pick a corner unit of pool5: half its square lies outside
+# > the image: those units see zero padding, so the border of a padded net behaves differently
+# > from its centre.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · Receptive field of a stack
@@ -415,9 +419,11 @@ for n in (224, 300, 500):
           f"crop offset {offset:g} -> keep [{offset:g}, {offset + n:g}) of {up}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the printed offset is the value FCN's `crop` layer computes from the net's coordinate
-# maps. The derivation: upsampled pixel $o$ is centred at input coordinate
-# $\text{start} + (o - 31.5)\cdot 32/32$, so pixel $o$ = image pixel $o - (31.5 - \text{start})$.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The printed offset is the value FCN's `crop` layer computes from the net's coordinate
+# > maps. The derivation: upsampled pixel $o$ is centred at input coordinate
+# > $\text{start} + (o - 31.5)\cdot 32/32$, so pixel $o$ = image pixel $o - (31.5 - \text{start})$.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary

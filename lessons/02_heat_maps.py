@@ -34,10 +34,12 @@
 # 4. read a coarse class heat map, and the slide's heat-map grid, for what they are.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: this is the "Heat map" slide of the FCN part. Lesson 01 did the reshaping on the
-# real VGG-16; here we *train* a small classifier and look at what the reshaped net outputs. The
-# key moment is the equality check in section 3: students usually believe it only after they see
-# the maximum difference printed.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > This is the "Heat map" slide of the FCN part. Lesson 01 did the reshaping on the
+# > real VGG-16; here we *train* a small classifier and look at what the reshaped net outputs. The
+# > key moment is the equality check in section 3: students usually believe it only after they see
+# > the maximum difference printed.
 
 # %% slideshow={"slide_type": "skip"}
 import time
@@ -233,9 +235,11 @@ print(f"4 images: sliding window {t_window:.3f} s (timing), fully convolutional 
 print(f"measured time ratio: {t_window / t_dense:.1f}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the measured ratio varies from run to run and machine to machine (its cell is
-# excluded from the output comparison); the MAC ratio does not. Time ratios on a small CPU net are
-# also distorted by per-call overheads, which is why the lesson argues with MACs.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The measured ratio varies from run to run and machine to machine (its cell is
+# > excluded from the output comparison); the MAC ratio does not. Time ratios on a small CPU net are
+# > also distorted by per-call overheads, which is why the lesson argues with MACs.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2 · How many cells?

@@ -36,9 +36,11 @@
 #    reduces but does not prevent them, and why resize-then-convolve does.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: FCN's upsampling layers are transposed convolutions initialised to bilinear
-# interpolation (the 4×4 matrix on the FCN slide) and then learned. The lesson builds both from the
-# matrix view, so "transposed" stops being a mystery word.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > FCN's upsampling layers are transposed convolutions initialised to bilinear
+# > interpolation (the 4×4 matrix on the FCN slide) and then learned. The lesson builds both from the
+# > matrix view, so "transposed" stops being a mystery word.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -260,9 +262,11 @@ print("k=3 output: mean of even-even pixels / mean of odd-odd pixels =",
       round((naive[..., 0::2, 0::2].mean() / naive[..., 1::2, 1::2].mean()).item(), 2))
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the uniform k=3 kernel is the worst case on purpose: pixels hit by one stamp get a
-# quarter of the brightness of pixels hit by four. The next slide is the correction students need:
-# an even overlap is not enough.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The uniform k=3 kernel is the worst case on purpose: pixels hit by one stamp get a
+# > quarter of the brightness of pixels hit by four. The next slide is the correction students need:
+# > an even overlap is not enough.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A kernel divisible by the stride reduces the artifacts; it does not prevent them

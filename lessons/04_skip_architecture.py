@@ -36,9 +36,11 @@
 # 4. judge whether the paper's ordering (8s ≥ 16s ≥ 32s) holds on our data, and why.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the slide only names the skip architecture (多层feature跳接结构). The point to
-# land: deep layers know *what*, shallow layers know *where*; the skips add "where" back. Keep the
-# results section for discussion: the numbers come from cells, so let the class read them first.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The slide only names the skip architecture (多层feature跳接结构). The point to
+# > land: deep layers know *what*, shallow layers know *where*; the skips add "where" back. Keep the
+# > results section for discussion: the numbers come from cells, so let the class read them first.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
