@@ -33,7 +33,9 @@
 #    bilinear transposed convolutions) and check the second against `F.interpolate`;
 # 3. train the three nets on the course data and compare them with mIoU, per-class IoU, the
 #    boundary F-score and accuracy near boundaries;
-# 4. judge whether the paper's ordering (8s ≥ 16s ≥ 32s) holds on our data, and why.
+# 4. derive FCN's crop offsets from the layer geometry, and say why a centred crop is not the same;
+# 5. read error maps that keep the class (correct class, wrong class, missed, false positive), and
+#    judge whether the paper's ordering (8s ≥ 16s ≥ 32s) holds on our data, and why.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
