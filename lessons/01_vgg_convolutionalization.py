@@ -432,7 +432,8 @@ for n in (224, 300, 500):
 #   them (kernel, stride, padding, dilation, ceil mode) and matches a brute-force gradient support.
 # - VGG-16's output stride is $2^5 = 32$ (five pools), not $2^6$ as the slide says; pool5's and fc6's
 #   receptive fields (the table in section 1) cover most of the image, but the effective receptive
-#   field (Luo et al.) is much smaller.
+#   field (Luo et al.) is much smaller: a bell-shaped fraction of it, measured here with random
+#   weights and averaged over images; in our trained lesson-04 backbone it did not grow.
 # - Convolutionalization (全卷积) reshapes fc6/fc7/fc8 into 7×7/1×1/1×1 convolutions: identical logits
 #   at 224×224, a score map on larger inputs (lesson 02 turns it into heat maps).
 # - VALID fc6 aligns with the classifier; SAME keeps the pool5 grid but the border units see padding.
