@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 24.0
+#     seconds: 170.5
 #     terms: "\u56DE\u5FC6\u7ECF\u5178\u7684VGG-16 recall VGG-16, \u611F\u53D7\u91CE\
 #       \ receptive field, \u6B65\u957F stride, \u5168\u5377\u79EF fully convolutional,\
 #       \ \u5377\u79EF\u5316 convolutionalization"
@@ -201,7 +201,7 @@ for r in slim_records:
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The averaged ERF as a **radial profile** (`sc.radial_profile`: the mean over rings at each
 # distance from the unit's centre), each scaled to its peak; dotted lines mark half the
-# theoretical RF, where the theoretical field ends (pool5's lies outside the 224-px image).
+# theoretical RF, where the theoretical field ends.
 
 # %% slideshow={"slide_type": null}
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
