@@ -130,3 +130,18 @@ def test_notes_cells_read_as_instructor_notes(path):
         lines = c.source.splitlines()
         assert lines[0].startswith(NOTES_HEAD), lines[0][:80]
         assert all(line.startswith(">") for line in lines), c.source[:80]
+
+
+def test_instructor_notes_rewrites_notes_cells_only_and_is_idempotent():
+    from segcourse.tooling.notebooks import NOTES_HEAD, instructor_notes
+    src = ('# %% [markdown] slideshow={"slide_type": "slide"}\n# Speaker notes: not a notes cell\n\n'
+           '# %% [markdown] slideshow={"slide_type": "notes"}\n# Speaker notes: say this\n#\n# and that\n\n'
+           '# %% slideshow={"slide_type": null}\nx = 1\n')
+    out = instructor_notes(src)
+    assert out.count(NOTES_HEAD) == 1 and "# Speaker notes: not a notes cell" in out
+    assert f"# {NOTES_HEAD}\n# >\n# > Say this\n# >\n# > and that\n\n# %% slideshow" in out
+    assert instructor_notes(out) == out
+    plain = '# %% [markdown] slideshow={"slide_type": "notes"}\n# A note on the slides: x\n'
+    assert instructor_notes(plain).endswith("# >\n# > A note on the slides: x\n")
+    for path in NOTES_CONVENTION:
+        assert instructor_notes(path.read_text(encoding="utf-8")) == path.read_text(encoding="utf-8")
