@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 24.0
+#     seconds: 131.5
 #     terms: "\u56DE\u5FC6\u7ECF\u5178\u7684VGG-16 recall VGG-16, \u611F\u53D7\u91CE\
 #       \ receptive field, \u6B65\u957F stride, \u5168\u5377\u79EF fully convolutional,\
 #       \ \u5377\u79EF\u5316 convolutionalization"
@@ -36,10 +36,12 @@
 # 5. tell the theoretical receptive field from the effective one (Luo et al. 2016).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: FCN (arXiv:1411.4038) starts from an ImageNet classifier. Everything in lessons
-# 02-04 depends on two numbers computed here: the output stride (32) and where each output unit sits
-# in the image (its "start"). Spend time on the alignment part; students usually skip it and then
-# wonder why their upsampled maps are shifted.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > FCN (arXiv:1411.4038) starts from an ImageNet classifier. Everything in lessons
+# > 02-04 depends on two numbers computed here: the output stride (32) and where each output unit sits
+# > in the image (its "start"). Spend time on the alignment part; students usually skip it and then
+# > wonder why their upsampled maps are shifted.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -165,23 +167,97 @@ plt.show()
 # fraction of the theoretical square.
 #
 # `sc.effective_receptive_field` computes it with one backward pass. The widget uses a *slim* VGG-16
-# (`sc.slim_vgg16_features`: the same 13 convolutions and 5 pools, 1/16 of the channels, random
-# Kaiming weights) so the widget's backward pass stays fast on a laptop CPU; its geometry is identical:
+# (`sc.slim_vgg16_features`: the same 13 convolutions and 5 pools, 1/16 of the channels) so the
+# widget's backward pass stays fast on a laptop CPU; its geometry is identical. Its weights are
+# **random** (Kaiming initialisation, untrained): everything in this section measures the ERF of an
+# untrained net; how training changes it comes at the end of the section. One image gives a noisy
+# gradient, so we average over eight (the course's four photos and their mirror images):
 
 # %% slideshow={"slide_type": null}
 slim = sc.slim_vgg16_features(16, generator=torch.Generator().manual_seed(0))
 slim_records = sc.receptive_fields(slim, input_size=224)
 print("same geometry as torchvision's VGG-16:",
       [(r.size, r.jump, r.start, r.out_size) for r in slim_records] == [(r.size, r.jump, r.start, r.out_size) for r in records])
+def normalise(img):
+    return (img - torch.tensor(sc.IMAGENET_MEAN)[:, None, None]) / torch.tensor(sc.IMAGENET_STD)[:, None, None]
+
+
 cat = sc.prepare_photo(sc.photo("chelsea"), 224)
-cat_input = (cat - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+cat_input = normalise(cat)
+inputs = [normalise(sc.prepare_photo(sc.photo(name), 224)) for name in sc.PHOTOS]
+inputs += [x.flip(-1) for x in inputs]
+erf_mean = {}
 for r in slim_records:
     if r.name.startswith("pool"):
         i = r.out_size // 2
-        erf = sc.effective_receptive_field(slim, cat_input, r.name, (i, i)).numpy()
-        side = sc.mass_square_side(erf, r.start + i * r.jump, r.start + i * r.jump, 0.9)
-        print(f"{r.name}: theoretical RF {r.size:3d} px; 90% of |gradient| inside a {side:3d} px square "
-              f"({side / r.size:.0%})")
+        c = r.start + i * r.jump
+        maps = [sc.effective_receptive_field(slim, x, r.name, (i, i)).numpy() for x in inputs]
+        erf_mean[r.name] = (np.mean([m / m.sum() for m in maps], axis=0), c, r.size)
+        sides = [sc.mass_square_side(m, c, c, 0.9) for m in maps]
+        print(f"{r.name}: theoretical RF {r.size:3d} px; 90% of |gradient| inside a square of "
+              f"{np.mean(sides):5.1f} px (mean over {len(maps)} images, range {min(sides)}-{max(sides)}), "
+              f"{np.mean(sides) / r.size:.0%} of the RF")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The averaged ERF as a **radial profile** (`sc.radial_profile`: the mean over rings at each
+# distance from the unit's centre), each scaled to its peak; dotted lines mark half the
+# theoretical RF, where the theoretical field ends.
+
+# %% slideshow={"slide_type": null}
+fig, ax = plt.subplots(figsize=(6.5, 3.4))
+for name, (m, c, size) in erf_mean.items():
+    prof = sc.radial_profile(m, c, c, max_radius=120)
+    (line,) = ax.plot(prof / np.nanmax(prof), label=f"{name} (RF {size} px)")
+    if (size - 1) / 2 <= 120:
+        ax.axvline((size - 1) / 2, color=line.get_color(), ls=":", lw=1)
+ax.set_xlabel("distance from the unit's centre (px)")
+ax.set_ylabel("mean |gradient|, peak = 1")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Luo et al. (arXiv:1701.04128) show that for $n$ stacked layers the ERF tends to a Gaussian whose
+# radius grows like $\sqrt{n}$, while the theoretical RF grows like $n$: the ERF fills a shrinking
+# fraction of the theoretical field, as the shares printed above do from pool1 to pool5, and its
+# profile is a bell, not a plateau. They also find that **training enlarges the ERF** (their
+# CIFAR-10 and CamVid experiments). Does it at course scale? The course's trained VGG backbone is
+# lesson 04's FCN-8s (same VGG-16 layout at widths 8-64, trained on 128×128 scenes; loaded here,
+# explained there), against the same architecture freshly initialised, averaged over 16 validation
+# scenes:
+
+# %% slideshow={"slide_type": null}
+from collections import OrderedDict
+
+
+def backbone_of(fcn_net):
+    blocks = fcn_net.backbone.blocks
+    return torch.nn.Sequential(OrderedDict((f"pool{k + 1}", b) for k, b in enumerate(blocks))).eval()
+
+
+scenes, _ = sc.load_scenes("val")
+sc.seed_everything()
+nets_erf = {"random weights": backbone_of(sc.FCN("8s", num_classes=len(sc.CLASSES))),
+            "trained (lesson 04)": backbone_of(sc.load_checkpoint("fcn8s"))}
+pools = [r for r in sc.receptive_fields(nets_erf["random weights"], 128) if r.kind == "pool"]
+sides = {}
+for label, f in nets_erf.items():
+    sides[label] = []
+    for k, r in enumerate(pools[2:], start=3):
+        i = r.out_size // 2 - 1
+        c = r.start + i * r.jump
+        erf = sum(sc.effective_receptive_field(f, scenes[n], f"pool{k}", (i, i)).numpy() for n in range(16))
+        sides[label].append(sc.mass_square_side(erf, c, c, 0.9))
+    print(f"{label:20s}: 90% square " + ", ".join(f"pool{k} {side:3d} px (RF {r.size})"
+                                                  for k, side, r in zip(range(3, 6), sides[label], pools[2:])))
+grew = [t > u for t, u in zip(sides["trained (lesson 04)"], sides["random weights"])]
+print("trained larger than random at pool3, pool4, pool5:", grew)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Compare the two rows and the last line: at course scale the trained net's 90% squares are not
+# larger than the random net's. Luo et al.'s growth with training does not show here; a plausible reason (not
+# measured here) is the task: our shapes are small and their class is decided by their outline,
+# which rewards local evidence. The numbers hold for this one net and data set only.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Explore: a unit's receptive field on a photo
@@ -196,9 +272,12 @@ for r in slim_records:
 sc.receptive_field_explorer(sc.photo("chelsea"), features=slim, layer="pool4", unit=(6, 8))
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: move from pool1 to pool5 at the centre unit: the yellow square grows to pool5's full receptive field (the readout gives its size), but
-# the red blob grows much more slowly. Then pick a corner unit of pool5: half its square lies outside
-# the image. That is one reason FCN pads and crops (section 4).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Move from pool1 to pool5 at the centre unit: the yellow square grows to pool5's full receptive field (the readout gives its size), but
+# > the red blob grows much more slowly. Then pick a corner unit of pool5: half its square lies outside
+# > the image: those units see zero padding, so the border of a padded net behaves differently
+# > from its centre.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · Receptive field of a stack
@@ -305,10 +384,14 @@ for label, net in (("VALID", fcn), ("SAME", fcn_same)):
 #
 # With VALID fc6 an input smaller than the smallest size below yields no output at all. FCN
 # (arXiv:1411.4038, reference Caffe code) pads conv1_1 by **100** pixels so that any image gives a
-# map, and its Caffe pools round up (`ceil_mode=True`). The padding shifts the grid: the first output
-# unit now sits at `start`, and after the 64×64, stride-32 transposed convolution (FCN-32s) the
-# upsampled map is larger than the image and must be **cropped** by an offset
-# $= (64-1)/2 - \text{start}$:
+# map, and its Caffe pools round up (`ceil_mode=True`). Why: the VALID 7×7 fc6 needs a pool5 map of
+# at least 7×7, which an unpadded net only gets from inputs of at least the size printed below;
+# with 100 px of padding even a 1-pixel image gives one. The padding shifts the grid: the first
+# output unit now sits at `start`. FCN-32s then upsamples the score map 32× with a *transposed
+# convolution* (lesson 03 builds it; here only its output size matters: an $n$-unit map with a
+# 64-wide kernel and stride 32 gives $(n-1)\cdot 32 + 64$ pixels, `sc.transposed_output_size`).
+# That map is larger than the image and must be **cropped** by an offset
+# $= (64-1)/2 - \text{start}$ (lesson 04 derives the offsets of FCN-16s and FCN-8s the same way):
 
 # %% slideshow={"slide_type": null}
 def min_input(net):
@@ -336,9 +419,11 @@ for n in (224, 300, 500):
           f"crop offset {offset:g} -> keep [{offset:g}, {offset + n:g}) of {up}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the printed offset is the value FCN's `crop` layer computes from the net's coordinate
-# maps. The derivation: upsampled pixel $o$ is centred at input coordinate
-# $\text{start} + (o - 31.5)\cdot 32/32$, so pixel $o$ = image pixel $o - (31.5 - \text{start})$.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The printed offset is the value FCN's `crop` layer computes from the net's coordinate
+# > maps. The derivation: upsampled pixel $o$ is centred at input coordinate
+# > $\text{start} + (o - 31.5)\cdot 32/32$, so pixel $o$ = image pixel $o - (31.5 - \text{start})$.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
@@ -347,7 +432,8 @@ for n in (224, 300, 500):
 #   them (kernel, stride, padding, dilation, ceil mode) and matches a brute-force gradient support.
 # - VGG-16's output stride is $2^5 = 32$ (five pools), not $2^6$ as the slide says; pool5's and fc6's
 #   receptive fields (the table in section 1) cover most of the image, but the effective receptive
-#   field (Luo et al.) is much smaller.
+#   field (Luo et al.) is much smaller: a bell-shaped fraction of it, measured here with random
+#   weights and averaged over images; in our trained lesson-04 backbone it did not grow.
 # - Convolutionalization (全卷积) reshapes fc6/fc7/fc8 into 7×7/1×1/1×1 convolutions: identical logits
 #   at 224×224, a score map on larger inputs (lesson 02 turns it into heat maps).
 # - VALID fc6 aligns with the classifier; SAME keeps the pool5 grid but the border units see padding.

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 22.3
+#     seconds: 394.2
 #     terms: "\u70ED\u529B\u56FE heat map, \u5168\u5377\u79EF fully convolutional, convolutionalization,\
 #       \ sliding window \u6ED1\u52A8\u7A97\u53E3"
 #     title: Heat maps
@@ -34,10 +34,12 @@
 # 4. read a coarse class heat map, and the slide's heat-map grid, for what they are.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: this is the "Heat map" slide of the FCN part. Lesson 01 did the reshaping on the
-# real VGG-16; here we *train* a small classifier and look at what the reshaped net outputs. The
-# key moment is the equality check in section 3: students usually believe it only after they see
-# the maximum difference printed.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > This is the "Heat map" slide of the FCN part. Lesson 01 did the reshaping on the
+# > real VGG-16; here we *train* a small classifier and look at what the reshaped net outputs. The
+# > key moment is the equality check in section 3: students usually believe it only after they see
+# > the maximum difference printed.
 
 # %% slideshow={"slide_type": "skip"}
 import time
@@ -77,14 +79,12 @@ sc.seed_everything()
 # pixels. So with padding, a cell of the full-image output is *not* the classifier applied to its
 # crop. Without padding every output depends only on the pixels of its window, and the equality is
 # exact. The price is a large crop: walk back from fc6's $2\times2$ window through the layers (an
-# unpadded 3×3 conv adds 2 pixels, a 2×2 pool doubles).
+# unpadded 3×3 conv adds 2 pixels, a 2×2 pool doubles). Exercise 1 asks for that crop side, so the
+# cell below prints only what fc6 sees; the side itself is printed after the exercise.
 
 # %% slideshow={"slide_type": null}
 clf = sc.VGGClassifier(num_classes=len(sc.CLASSES))
-print("crop side S:", clf.crop_size, "px | parameters:", sum(p.numel() for p in clf.parameters()))
-x = torch.zeros(1, 3, clf.crop_size, clf.crop_size)
-for k, fmap in enumerate(clf.features(x), start=1):
-    print(f"pool{k}: {tuple(fmap.shape[1:])}")
+print("parameters:", sum(p.numel() for p in clf.parameters()))
 print("fc6 weight (Linear):", tuple(clf.fc6.weight.shape), "-> as a conv kernel:", tuple(clf.conv_weights()[0][0].shape))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -100,13 +100,22 @@ sc.check("02.crop_size", my_crop_size)
 # %% [markdown] slideshow={"slide_type": null}
 # *Stuck?* A solution opens only on request: run `print(sc.solution("02.crop_size"))` in a new cell.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# After you have answered: the net's own crop side and its maps, layer by layer.
+
+# %% slideshow={"slide_type": null}
+x = torch.zeros(1, 3, clf.crop_size, clf.crop_size)
+print("crop side S:", clf.crop_size, "px")
+for k, fmap in enumerate(clf.features(x), start=1):
+    print(f"pool{k}: {tuple(fmap.shape[1:])}")
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Training the classifier, on every crop at once
 #
 # A crop's target is the share of each class in its central 32×32 block (`sc.block_targets`), and
 # the loss is cross-entropy against those shares. To train on every crop of an image we do not cut
-# crops: we zero-pad the 128×128 image by $(S-32)/2$ pixels (`sc.pad_for_heat_map`; FCN's Caffe
-# models pad by 100 for the same reason) and run `forward_dense` once: its 4×4 output *is* the 16
+# crops: we zero-pad the 128×128 image by $(S-32)/2$ pixels (`sc.pad_for_heat_map`), so that every
+# 32×32 block gets a crop centred on it, and run `forward_dense` once: its 4×4 output *is* the 16
 # crops' scores. This is the FCN paper's observation that whole-image training equals patchwise
 # training (arXiv:1411.4038, section 3.4). One epoch on 32 images, live:
 
@@ -146,7 +155,7 @@ print(f"crops whose true largest class is a shape: {int(is_object.sum())}, of wh
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Proof: one heat-map cell = the classifier on one crop
 #
-# `sc.sliding_window` is the reference: it cuts each 244×244 crop (stride 32) out of the padded
+# `sc.sliding_window` is the reference: it cuts each $S\times S$ crop (stride 32) out of the padded
 # image and calls the *classifier* (`forward`, with its `Linear` layers) once per crop.
 # `sc.heat_maps` runs the fully convolutional pass once. They should agree to float rounding; so
 # should a standalone copy built with `net.convolutionalize()` (real `Conv2d` layers).
@@ -168,8 +177,9 @@ print([type(m).__name__ for m in conv_net][-5:])
 # ### What the single pass saves
 #
 # Cost in multiply-accumulates (MACs) of every conv and fc layer, counted by `sc.conv_macs`: 16
-# crops of 244×244 against one pass over the padded 340×340 image. Neighbouring crops overlap by
-# 212 of their 244 pixels; the fully convolutional pass computes each shared feature once.
+# crops of $S\times S$ against one pass over the padded $(128 + S - 32)$-pixel image. Neighbouring
+# crops overlap by $S - 32$ of their $S$ pixels; the fully convolutional pass computes each shared
+# feature once.
 
 # %% slideshow={"slide_type": null}
 class Dense(torch.nn.Module):  # a wrapper so conv_macs can call forward_dense
@@ -187,6 +197,28 @@ macs_dense = sc.conv_macs(Dense(net), (1, 3, side, side))
 print(f"sliding window: {macs_window / 1e9:.2f} GMAC per image; fully convolutional: {macs_dense / 1e9:.2f} GMAC")
 print(f"MAC ratio sliding window / fully convolutional: {macs_window / macs_dense:.2f}")
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# How does the saving change with the image? The same count for square images of growing side
+# (an $n\times n$ heat map: $n^2$ crops against one pass over the padded image):
+
+# %% slideshow={"slide_type": null}
+macs_crop = sc.conv_macs(net, (1, 3, net.crop_size, net.crop_size))
+ratios = {}
+for img in (64, 128, 256, 512, 1024, 2048):
+    n = img // 32
+    ratios[img] = n * n * macs_crop / sc.conv_macs(Dense(net), (1, 3, img + net.crop_size - 32, img + net.crop_size - 32))
+    print(f"image {img:4d} px: {n * n:5d} crops, MAC ratio {ratios[img]:5.1f}")
+big = [sc.conv_macs(Dense(net), (1, 3, img + net.crop_size - 32, img + net.crop_size - 32)) for img in (2048, 4096)]
+per_cell = (big[1] - big[0]) / ((4096 // 32) ** 2 - (2048 // 32) ** 2)
+print(f"limit for very large images: one crop / the dense pass's cost per extra cell = {macs_crop / per_cell:.1f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The ratio grows with the image but **levels off**; it does not grow without bound. Both costs
+# grow with the number of cells: the window pays one whole crop per cell, the dense pass pays, per
+# extra cell, only the features of one new 32×32 block (plus, for small images, the padded border,
+# which is why small images save less). So the ratio approaches a fixed limit, the last number
+# printed: the cost of a crop over the dense pass's cost per cell.
+
 # %% slideshow={"slide_type": null} tags=["nbval-ignore-output"]
 def best_of(fn, repeat=2):
     times = []
@@ -203,10 +235,11 @@ print(f"4 images: sliding window {t_window:.3f} s (timing), fully convolutional 
 print(f"measured time ratio: {t_window / t_dense:.1f}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the measured ratio varies from run to run and machine to machine (its cell is
-# excluded from the output comparison); the MAC ratio above it does not. On a 128-pixel image there
-# are only 16 crops; the saving grows with the image: for an $n\times n$ heat map the window costs
-# $n^2$ crops while the dense pass grows only with the image area.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The measured ratio varies from run to run and machine to machine (its cell is
+# > excluded from the output comparison); the MAC ratio does not. Time ratios on a small CPU net are
+# > also distorted by per-call overheads, which is why the lesson argues with MACs.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2 · How many cells?
@@ -232,8 +265,9 @@ sc.check("02.heat_map_side", heat_map_side)
 # all-background share printed under it, and the accuracy on crops dominated by a shape against
 # guessing among the shapes. The classifier finds objects and often names the right shape, far
 # from always. Each row: a validation image, its true classes, and the heat maps of the
-# classes present (4×4 cells drawn as blocks); **each map's colours are scaled to its own peak**,
-# printed in its title, so weak maps stay visible.
+# classes present (4×4 cells drawn as blocks). **All maps share one colour scale**, the predicted
+# share from 0 to 1 (colourbar on the right), so a map whose peak is near 0 looks dark, not like a
+# detection; each title prints its peak.
 
 # %% slideshow={"slide_type": null}
 rows = [0, 3, 6]
@@ -247,9 +281,10 @@ for r, i in enumerate(rows):
         ax = axes[r, 2 + col]
         if col < len(present):
             c = present[col]
-            ax.imshow(heat[i, c].numpy(), vmin=0, cmap="magma")
+            im = ax.imshow(heat[i, c].numpy(), vmin=0, vmax=1, cmap="magma")
             ax.set_title(f"{sc.CLASSES[c]}: peak {float(heat[i, c].max()):.2f}", fontsize=9)
         ax.axis("off")
+fig.colorbar(im, ax=axes[:, 2:], shrink=0.8, label="predicted share of the class")
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -263,13 +298,14 @@ c = int(heat[i, 1:].amax(dim=(1, 2)).argmax()) + 1
 smooth = F.interpolate(heat[i:i + 1], size=(128, 128), mode="bilinear", align_corners=False)[0, c]
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
 sc.draw_image(val_images[i], ax=axes[0], title=f"val image {i}")
-axes[1].imshow(heat[i, c].numpy(), vmin=0, cmap="magma")
-axes[1].set_title(f"{sc.CLASSES[c]}: 4x4 heat map (own scale)", fontsize=9)
+im = axes[1].imshow(heat[i, c].numpy(), vmin=0, vmax=1, cmap="magma")
+axes[1].set_title(f"{sc.CLASSES[c]}: 4x4 heat map", fontsize=9)
 axes[2].imshow(val_images[i].permute(1, 2, 0).numpy())
-axes[2].imshow(smooth.numpy(), vmin=0, cmap="magma", alpha=0.6)
+axes[2].imshow(smooth.numpy(), vmin=0, vmax=1, cmap="magma", alpha=0.6)
 axes[2].set_title("bilinear to 128x128, over the image", fontsize=9)
 for ax in axes[1:]:
     ax.axis("off")
+fig.colorbar(im, ax=axes[1:], shrink=0.8, label="predicted share")
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -310,11 +346,11 @@ axes[0].set_title("slide grid (rows centred to 32)", fontsize=9)
 axes[1].imshow(F.interpolate(torch.tensor(slide)[None, None], scale_factor=4, mode="bilinear",
                              align_corners=False)[0, 0].numpy(), vmin=0, vmax=1, cmap="magma")
 axes[1].set_title("slide grid, bilinear x4", fontsize=9)
-axes[2].imshow(ours, vmin=0, cmap="magma")
-axes[2].set_title(f"ours: {sc.CLASSES[c_best]}, 4x4 -> 32x32 (own scale)", fontsize=9)
+axes[2].imshow(ours, vmin=0, vmax=1, cmap="magma")
+axes[2].set_title(f"ours: {sc.CLASSES[c_best]}, 4x4 -> 32x32", fontsize=9)
 for ax in axes:
     ax.axis("off")
-fig.colorbar(im, ax=axes[:2], shrink=0.8)  # the slide's scale; ours uses its own
+fig.colorbar(im, ax=axes, shrink=0.8)  # one scale, 0 to 1, for all three
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -322,7 +358,7 @@ plt.show()
 # its centre, the mark of bilinear interpolation between a few coarse values, as ours does between
 # its 4×4 cells (ours covers a large object, so it is a broad plateau over the object's blocks
 # rather than a single bump). The jagged rows at the slide grid's centre are its irregular row
-# lengths, made visible. Both peaks are printed above (ours is drawn on its own colour scale).
+# lengths, made visible. Both peaks are printed above; all three panels share one colour scale.
 # What the slide's numbers cannot tell us is the image, the class or
 # the network behind them, and its irregular rows mean no cell should be read on its own.
 
@@ -335,7 +371,8 @@ plt.show()
 # - Run on a whole image, it outputs a heat map (热力图) per class, one cell per 32 pixels. With
 #   unpadded convolutions each cell *equals* the classifier on its crop (checked above to float
 #   rounding); with SAME padding it would not.
-# - The single pass shares the overlapping crops' computation: the MAC and time ratios above.
+# - The single pass shares the overlapping crops' computation: the MAC ratio grows with the image
+#   and levels off at a fixed limit (one crop's cost over the dense pass's cost per cell).
 # - Heat maps are coarse; lessons 03 and 04 make them dense. The slide's grid is an illustration
 #   with irregular rows, shown here after centring each row.
 #

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 17.0
+#     seconds: 88.5
 #     terms: "\u8F6C\u7F6E\u5377\u79EF transposed convolution, \u53CC\u7EBF\u6027\u63D2\
 #       \u503C bilinear interpolation, \u4E0A\u91C7\u6837 upsampling, \u68CB\u76D8\u6548\
 #       \u5E94 checkerboard artifacts"
@@ -32,12 +32,15 @@
 # 2. build the bilinear filter on the FCN slide and use it to initialise a transposed convolution;
 # 3. say exactly where that transposed convolution equals `F.interpolate(mode="bilinear")` and why
 #    it differs at the border; give the coordinate formulas of `align_corners` False and True;
-# 4. explain checkerboard artifacts from uneven kernel overlap.
+# 4. explain checkerboard artifacts from uneven kernel overlap, why a kernel divisible by the stride
+#    reduces but does not prevent them, and why resize-then-convolve does.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: FCN's upsampling layers are transposed convolutions initialised to bilinear
-# interpolation (the 4×4 matrix on the FCN slide) and then learned. The lesson builds both from the
-# matrix view, so "transposed" stops being a mystery word.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > FCN's upsampling layers are transposed convolutions initialised to bilinear
+# > interpolation (the 4×4 matrix on the FCN slide) and then learned. The lesson builds both from the
+# > matrix view, so "transposed" stops being a mystery word.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -245,10 +248,12 @@ eye = torch.eye(3)[:, :, None, None]
 with torch.no_grad():
     naive = F.conv_transpose2d(small, eye * uniform3, stride=2, padding=1, output_padding=1)
     smooth = sc.bilinear_upsampler(2, channels=3)(small)
-fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), layout="constrained")
 sc.draw_image(small[0], ax=axes[0], title="input 40x50")
-axes[1].imshow(sc.overlap_count(8, 3, 2), cmap="viridis")
-axes[1].set_title("stamps per pixel, k=3, s=2")
+count = sc.overlap_count(8, 3, 2)
+im = axes[1].imshow(count, cmap="viridis", vmin=0, vmax=int(count.max()))
+fig.colorbar(im, ax=axes[1], shrink=0.8, ticks=range(int(count.max()) + 1), label="stamps")
+axes[1].set_title("stamps per pixel, k=3, s=2", fontsize=10)
 axes[1].set_axis_off()
 sc.draw_image(naive[0].clamp(0, 1), ax=axes[2], title="transposed conv k=3, s=2 (uniform)")
 sc.draw_image(smooth[0].clamp(0, 1), ax=axes[3], title="k=4, s=2, bilinear init")
@@ -257,9 +262,68 @@ print("k=3 output: mean of even-even pixels / mean of odd-odd pixels =",
       round((naive[..., 0::2, 0::2].mean() / naive[..., 1::2, 1::2].mean()).item(), 2))
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the uniform k=3 kernel is the worst case on purpose: pixels hit by one stamp get a
-# quarter of the brightness of pixels hit by four. Learned kernels can compensate, but the easy fixes
-# are a kernel size divisible by the stride (FCN's 2f) or resize-then-convolve (Odena et al.).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The uniform k=3 kernel is the worst case on purpose: pixels hit by one stamp get a
+# > quarter of the brightness of pixels hit by four. The next slide is the correction students need:
+# > an even overlap is not enough.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A kernel divisible by the stride reduces the artifacts; it does not prevent them
+#
+# Odena et al. say so explicitly. With $k$ a multiple of $s$ every output pixel gets the same
+# *number* of stamps, but each of the $s\times s$ output phases gets a different *subset of the
+# kernel's taps*: unless those subsets sum to the same total (the bilinear kernel's do), a flat
+# input still comes out periodic. Stacked upsampling layers compound the pattern (each layer
+# repeats it at its own scale), and the gradients of strided convolutions carry the same pattern
+# backwards. Their fix: **resize, then convolve** (nearest-neighbour or bilinear upsampling, then
+# an ordinary stride-1 convolution), whose output on a flat input is flat whatever the kernel.
+#
+# A **random kernel** below is a kernel whose weights are drawn independently and uniformly from
+# $[0, 1)$: what an untrained layer looks like, with no structure that balances the phases. The
+# input is a flat 8×8 map; the artifact is measured as the coefficient of variation (std / mean)
+# of the central half of the output (`sc.checkerboard_strength`, 0 = flat), after 1 to 4 stacked
+# ×2 layers (`sc.checkerboard_stack`), averaged over 20 random draws:
+
+# %% slideshow={"slide_type": null}
+variants = {"transposed k=3, s=2": dict(method="transposed", kernel=3),
+            "transposed k=4, s=2": dict(method="transposed", kernel=4),
+            "resize (nearest x2) + conv 3x3": dict(method="resize_conv")}
+depth = 4
+print(f"{'layers':32s}" + "".join(f"{n:>8d}" for n in range(1, depth + 1)))
+for label, kw in variants.items():
+    strength = np.mean([[sc.checkerboard_strength(o) for o in sc.checkerboard_stack(depth, seed=i, **kw)]
+                        for i in range(20)], axis=0)
+    print(f"{label:32s}" + "".join(f"{v:8.3f}" for v in strength))
+# gradients: d(sum of a stride-2 convolution's output) / d(input) is a transposed convolution of ones
+for k in (3, 4):
+    x = torch.ones(1, 1, 32, 32, requires_grad=True)
+    w = torch.rand(1, 1, k, k, generator=torch.Generator().manual_seed(0))
+    F.conv2d(x, w, stride=2, padding=(k - 1) // 2).sum().backward()
+    print(f"gradient of a stride-2 conv (random {k}x{k} kernel) w.r.t. a flat input: "
+          f"strength {sc.checkerboard_strength(x.grad[0, 0]):.3f}")
+
+# %% slideshow={"slide_type": null}
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+for ax, (label, kw) in zip(axes, variants.items()):
+    out = sc.checkerboard_stack(3, seed=0, **kw)[-1][0, 0]
+    n = out.shape[-1]
+    centre = (out / out[n // 4:-(n // 4), n // 4:-(n // 4)].mean())[n // 4:-(n // 4), n // 4:-(n // 4)]
+    im = ax.imshow(centre.numpy(), cmap="magma", vmin=0, vmax=2)
+    ax.set_title(f"{label}\n3 layers, central half", fontsize=9)
+    ax.set_axis_off()
+fig.colorbar(im, ax=axes, shrink=0.8, label="output / its mean (flat input)")
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Read the table: the uneven overlap (k=3) is much worse than the even one (k=4), but k=4 with a
+# random kernel is *not* flat: a divisible kernel reduces the artifact, it does not remove it.
+# Across layers, k=3's artifact compounds (it grows with every layer, and its picture shows
+# patterns at several scales); k=4's stays at about the same strength over these four layers.
+# Resize-then-convolve is flat at every depth. The strided convolution's gradient carries the
+# pattern too, again weaker with the divisible kernel. A learned transposed
+# convolution *can* learn balanced taps (FCN initialises them to bilinear, which is balanced);
+# resize-then-convolve does not have to.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### Explore: which input pixels make an output pixel?
@@ -294,6 +358,8 @@ for method in sc.INTERPOLATION_METHODS[:4]:
 # - `align_corners=True` aligns corner pixel centres, $\text{src} = y(n-1)/(N-1)$; no fixed kernel
 #   gives it.
 # - Kernel sizes that are not a multiple of the stride overlap unevenly: checkerboard artifacts.
+#   A divisible kernel reduces them but a random (unbalanced) one still leaves a pattern, which
+#   compounds over stacked layers and shows in gradients too; resize-then-convolve removes it.
 #
 # **References.** J. Long, E. Shelhamer, T. Darrell, *Fully Convolutional Networks for Semantic
 # Segmentation*, arXiv:1411.4038. V. Dumoulin, F. Visin, *A guide to convolution arithmetic for deep

@@ -18,7 +18,7 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VO
                    load_split, load_scene_instances, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
                    slide_heat_map_rows, verify_manifest, write_label_png)
 from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter,
-                  IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
+                  CHECKERBOARD_METHODS, checkerboard_stack, checkerboard_strength, radial_profile, transposed_grid, crop_offset, fcn_crop_offsets, IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
                   interpolation_weights, mass_square_side, overlap_count, receptive_fields, semantic_to_instances,
                   stride_oracle, transposed_output_size, roi_pool, roi_align, ps_roi_pool, ps_roi_align,
@@ -29,7 +29,7 @@ from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf,
                   space_to_batch_paddings, RATE_PATTERNS, rate_pattern,
                   FCISScores, assemble_inside_outside, box_iou, fcis_frame, fcis_mask_and_score, group_channels,
                   gt_score_maps, paste_masks, ps_cell, ps_channel)
-from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
+from .metrics import (ERROR_KINDS, error_kinds, error_kind_counts, band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
                       iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores,
                       SIZE_BUCKETS, instance_size_iou)
 from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
@@ -41,7 +41,7 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
 from .draw import (draw_fcis_head, draw_ps_tiles, draw_roi_grid, draw_score_map, grid_segments, tile_mosaic,  # noqa: E402
-                   draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+                   draw_fcn_architecture, fcn_tensor_sizes, draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
                       receptive_field_explorer, footprint_explorer, crf_explorer, roi_explorer, fcis_explorer)
@@ -56,7 +56,7 @@ __all__ = [
     "verify_manifest", "write_label_png",
     # ops
     "DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
-    "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
+    "CHECKERBOARD_METHODS", "checkerboard_stack", "checkerboard_strength", "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets", "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
     "boxes_from_masks", "conv_matrix", "conv_output_size", "effective_receptive_field", "interpolation_weights",
     "mass_square_side", "overlap_count", "receptive_fields", "semantic_to_instances", "stride_oracle",
     "transposed_output_size", "roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align", "MultiScaleRoIAlign",
@@ -68,7 +68,7 @@ __all__ = [
     "FCISScores", "assemble_inside_outside", "box_iou", "fcis_frame", "fcis_mask_and_score", "group_channels",
     "gt_score_maps", "paste_masks", "ps_cell", "ps_channel",
     # metrics
-    "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
+    "ERROR_KINDS", "error_kinds", "error_kind_counts", "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
     "mask_ap", "mask_iou", "mean_iou", "pixel_accuracy", "segmentation_scores", "SIZE_BUCKETS",
     "instance_size_iou",
     # models and training
@@ -82,7 +82,7 @@ __all__ = [
     "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
     # pictures and widgets
     "draw_fcis_head", "draw_ps_tiles", "draw_roi_grid", "draw_score_map", "grid_segments", "tile_mosaic",
-    "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
     "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "crf_explorer", "roi_explorer", "fcis_explorer",
     # exercises

@@ -25,7 +25,7 @@ import torch
 from ._validate import as_tensor, check_float, check_int
 from .ops.labels import IGNORE_INDEX
 
-__all__ = ["class_errors", "SIZE_BUCKETS", "instance_size_iou", 
+__all__ = ["class_errors", "ERROR_KINDS", "error_kinds", "error_kind_counts", "SIZE_BUCKETS", "instance_size_iou",
     "boundary_band", "band_accuracy",
     "confusion_matrix",
     "pixel_accuracy",
@@ -416,6 +416,43 @@ def class_errors(pred, target, cls: int) -> dict:
     pm, tm = p == cls, t == cls
     return dict(pred_mask=pm, true_mask=tm, tp=int((tm & pm).sum()), fp=int((pm & ~tm).sum()),
                 fn=int((tm & ~pm).sum()), iou=mask_iou(pm, tm))
+
+
+#: What :func:`error_kinds` tells apart, in code order (code -1 = ignored pixel).
+ERROR_KINDS = ("correct background", "correct class", "wrong class", "missed", "false positive")
+
+
+def error_kinds(pred, target, background: int = 0, ignore_index: int | None = IGNORE_INDEX) -> np.ndarray:
+    """Each pixel's outcome for multi-class label maps, without binarising them (lesson 04).
+
+    pred, target: (H, W) or (N, H, W) int class ids of one shape. Returns an int8 array of that
+    shape with codes indexing :data:`ERROR_KINDS`: 0 correct background (both ``background``),
+    1 correct class (same foreground class), 2 wrong class (both foreground, different classes),
+    3 missed (true foreground predicted ``background``), 4 false positive (true ``background``
+    predicted foreground); -1 where the target is ``ignore_index``. Comparing ``pred > 0`` with
+    ``target > 0`` instead would count code 2 as correct.
+    """
+    p = as_tensor(pred, "pred", ndim=(2, 3), kind="int").numpy()
+    t = as_tensor(target, "target", ndim=(2, 3), kind="int").numpy()
+    if p.shape != t.shape:
+        raise ValueError(f"target: expected the same shape as pred {p.shape}, got {t.shape}")
+    background = check_int(background, "background")
+    ignore_index = _check_ignore_index(ignore_index)
+    pf, tf = p != background, t != background
+    out = np.zeros(p.shape, np.int8)
+    out[pf & tf & (p == t)] = 1
+    out[pf & tf & (p != t)] = 2
+    out[~pf & tf] = 3
+    out[pf & ~tf] = 4
+    if ignore_index is not None:
+        out[t == ignore_index] = -1
+    return out
+
+
+def error_kind_counts(pred, target, background: int = 0, ignore_index: int | None = IGNORE_INDEX) -> dict:
+    """Pixel counts of each of :data:`ERROR_KINDS` (ignored pixels excluded): ``{kind: int}``."""
+    codes = error_kinds(pred, target, background, ignore_index)
+    return {k: int((codes == i).sum()) for i, k in enumerate(ERROR_KINDS)}
 
 
 # -- IoU by object size (lessons 07-08) ------------------------------------------------------------

@@ -165,3 +165,45 @@ def test_connect_computes_redraws_guards_and_reports_errors():
     assert box.state == {"sum": 33}
     with pytest.raises(TypeError, match="controls"):
         connect(fig, [ctl["a"]], compute, redraw, title="t")
+
+
+def test_class_error_map_colours_match_the_legend():
+    t = np.array([[0, 1, 1], [2, 255, 0]])
+    p = np.array([[0, 1, 2], [0, 0, 3]])
+    e = sc.class_error_map(p, t)
+    want = ["correct background", "correct class", "wrong class", "missed", "ignored", "false positive"]
+    got = [tuple(e.reshape(-1, 3)[i]) for i in range(6)]
+    assert got == [sc.CLASS_ERROR_COLORS[k] for k in want]
+    fig, ax = plt.subplots()
+    im = sc.draw_class_errors(p, t, ax=ax)
+    labels = [h.get_label() for h in ax.get_legend().legend_handles]
+    assert labels == ["correct class", "wrong class", "missed", "false positive"]
+    for h in ax.get_legend().legend_handles:
+        assert np.allclose(h.get_facecolor()[:3], np.asarray(sc.CLASS_ERROR_COLORS[h.get_label()]) / 255)
+    assert (im.get_array() == e).all()
+    plt.close(fig)
+
+
+def test_fcn_architecture_sizes_match_a_forward_pass():
+    x = torch.zeros(1, 3, 128, 128)
+    net = sc.FCN("8s", num_classes=6).eval()
+    sizes = sc.fcn_tensor_sizes(128, 6, sc.VGG_WIDTHS)
+    with torch.no_grad():
+        pools = net.backbone._pools(x)
+        maps = net.score_maps(x)
+        fc7 = net.fc7(net.fc6(pools[4]))
+        out = net(x)
+    for k in range(5):
+        assert sizes[f"pool{k + 1}"] == (pools[k].shape[1], pools[k].shape[2])
+    assert sizes["fc7"] == (fc7.shape[1], fc7.shape[2])
+    assert sizes["score_fr"] == (6, maps["stride32"].shape[2])
+    assert sizes["score_pool4"] == (6, maps["stride16"].shape[2])
+    assert sizes["score_pool3"] == (6, maps["stride8"].shape[2])
+    assert sizes["output"] == (out.shape[1], out.shape[2])
+    fig, ax = plt.subplots()
+    art = sc.draw_fcn_architecture(128, 6, sc.VGG_WIDTHS, ax=ax)
+    texts = [t.get_text() for t in art["boxes"]]
+    assert "conv3 + pool3\n32×16×16" in texts and "output\n6×128×128" in texts
+    plt.close(fig)
+    with pytest.raises(ValueError, match="^size"):
+        sc.fcn_tensor_sizes(100, 6)

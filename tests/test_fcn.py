@@ -285,3 +285,20 @@ def test_lesson04_claims_about_where_the_skips_help(val, fitted_ceilings):
     assert gap[2] > gap[16] > 0
     share = {v: sc.load_checkpoint(f"fcn{v}").meta["val_miou"] / fitted_ceilings[v] for v in ("32s", "8s")}
     assert share["8s"] < share["32s"]
+
+
+def test_lesson04_claims_about_error_kinds(val):
+    """Lesson 04's corrected error maps: from FCN-32s to FCN-8s missed and false-positive pixels fall
+    while wrong-class pixels rise; on val scene 1 most of FCN-8s's "correct foreground" of a
+    binarised map has the wrong class."""
+    images, masks = val
+    counts = {}
+    for v in ("32s", "16s", "8s"):
+        pred = sc.predict(sc.load_checkpoint(f"fcn{v}"), images)
+        counts[v] = sc.error_kind_counts(pred, masks)
+        if v == "8s":
+            scene1 = sc.error_kind_counts(pred[1], masks[1])
+    for kind, sign in (("missed", -1), ("false positive", -1), ("wrong class", 1), ("correct class", 1)):
+        vals = [counts[v][kind] for v in ("32s", "16s", "8s")]
+        assert sign * (vals[1] - vals[0]) > 0 and sign * (vals[2] - vals[1]) > 0, (kind, vals)
+    assert scene1["wrong class"] > scene1["correct class"]

@@ -406,6 +406,8 @@ def test_interpolation_explorer_updates_artists_in_place():
     assert w.state["contributors"] == [(3, 3, 1.0)]
     assert np.allclose(np.asarray(out_artist.get_array()), np.kron(w.source, np.ones((3, 3))))
     assert not w.errors.outputs
+    # usable sliders: explicit widths, not the few dozen pixels a flex row shrinks them to
+    assert all(int(c.layout.min_width.rstrip("px")) >= 200 for c in (sl_f, sl_y, sl_x))
 
 
 def test_interpolation_explorer_validates():
@@ -489,3 +491,98 @@ def test_conv_macs_hand_counted():
                         nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1), nn.Flatten(), nn.Linear(2 * 10 * 10, 7))
     # conv: 2 images x 4 x 5 x 5 outputs x 27; transposed: 2 x 4 x 5 x 5 inputs x 2 x 16; fc: 2 x 7 x 200
     assert sc.conv_macs(net, (2, 3, 5, 5)) == 2 * 4 * 25 * 27 + 2 * 4 * 25 * 32 + 2 * 7 * 200
+
+
+def _caffe_fcn_vgg16():
+    """VGG-16's geometry as FCN's Caffe nets have it: conv1_1 padded by 100, ceil-mode pools, a
+    VALID 7x7 fc6, 1x1 fc7 and score_fr (slim widths: only the geometry matters)."""
+    from collections import OrderedDict
+    from torch import nn
+    f = sc.slim_vgg16_features(16)
+    f.conv1_1.padding = (100, 100)
+    for m in f.modules():
+        if isinstance(m, nn.MaxPool2d):
+            m.ceil_mode = True
+    head = [("fc6", nn.Conv2d(32, 8, 7)), ("fc7", nn.Conv2d(8, 8, 1)), ("score_fr", nn.Conv2d(8, 6, 1))]
+    return nn.Sequential(OrderedDict(list(f.named_children()) + head))
+
+
+def test_fcn_crop_offsets_reproduce_caffe_fcn8s():
+    # voc-fcn8s/net.py (Caffe): score_pool4c offset 5, score_pool3c offset 9, final crop offset 31
+    net = _caffe_fcn_vgg16()
+    got = sc.fcn_crop_offsets(net, "score_fr", "pool4", "pool3")
+    assert got == {"score_pool4": 5, "score_pool3": 9, "upscore8": 31}
+    # independent of the input size; a centred crop is not (500 px: 34 at the output, not 31)
+    for n in (1, 224, 500):
+        g = sc.fcn_crop_offsets(net, "score_fr", "pool4", "pool3", input_size=n)
+        assert (g["score_pool4"], g["score_pool3"], g["upscore8"]) == (5, 9, 31)
+        assert g["sizes"]["upscore8"] - g["upscore8"] >= n
+    assert sc.fcn_crop_offsets(net, "score_fr", "pool4", "pool3", input_size=500)["centred"] == \
+        {"score_pool4": 5, "score_pool3": 9, "upscore8": 34}
+
+
+def test_fcn_crop_offsets_course_fcn_needs_no_crop_and_matches_its_forward():
+    net = sc.FCN("8s")
+    g = sc.fcn_crop_offsets(net, "score_fr", "backbone.blocks.3.9", "backbone.blocks.2.9", up=(4, 2, 1),
+                            final=(16, 8, 4), input_size=128)
+    assert (g["score_pool4"], g["score_pool3"], g["upscore8"]) == (0, 0, 0)
+    assert g["centred"] == {"score_pool4": 0, "score_pool3": 0, "upscore8": 0}
+    # the fixed 8x bilinear upsampling has the grid of a (16, 8, 4) transposed convolution
+    x = torch.randn(1, 1, 5, 5)
+    up = sc.bilinear_upsampler(8, 1)
+    ref = torch.nn.functional.interpolate(x, scale_factor=8, mode="bilinear", align_corners=False)
+    assert up.kernel_size == (16, 16) and up.padding == (4, 4)
+    assert torch.allclose(up(x)[..., 8:-8, 8:-8], ref[..., 8:-8, 8:-8], atol=1e-5)
+
+
+def test_transposed_grid_and_crop_offset_by_hand():
+    assert sc.transposed_grid(12.5, 32, 4, 2, 0) == (-11.5, 16.0)
+    assert sc.crop_offset(-91.5, -11.5, 16) == 5
+    with pytest.raises(ValueError, match="^start_from"):
+        sc.crop_offset(0.0, 4.0, 8)
+    with pytest.raises(ValueError, match="^jump"):
+        sc.transposed_grid(0.0, 0, 4, 2)
+    with pytest.raises(ValueError, match="^scores"):
+        sc.fcn_crop_offsets(_caffe_fcn_vgg16(), "nope", "pool4", "pool3")
+
+
+def test_radial_profile_brute_force_and_gaussian():
+    rng = np.random.default_rng(0)
+    e = rng.random((9, 11))
+    prof = sc.radial_profile(e, 4, 5)
+    for r in range(len(prof)):
+        ring = [e[y, x] for y in range(9) for x in range(11) if round(np.hypot(y - 4, x - 5)) == r]
+        assert (np.isnan(prof[r]) and not ring) or prof[r] == pytest.approx(np.mean(ring))
+    yy, xx = np.indices((41, 41))
+    g = np.exp(-((yy - 20) ** 2 + (xx - 20) ** 2) / (2 * 5.0 ** 2))
+    p = sc.radial_profile(g, 20, 20, max_radius=15)
+    assert len(p) == 16 and np.all(np.diff(p) < 0) and p[5] == pytest.approx(np.exp(-0.5), abs=0.05)
+    with pytest.raises(ValueError, match="^erf"):
+        sc.radial_profile(np.zeros(5), 0, 0)
+
+
+def test_checkerboard_stack_against_torch_and_the_fix():
+    outs = sc.checkerboard_stack(2, "transposed", kernel=4, stride=2, size=8, seed=3)
+    g = torch.Generator().manual_seed(3)
+    x = torch.ones(1, 1, 8, 8, dtype=torch.float64)
+    for o in outs:
+        w = torch.rand(1, 1, 4, 4, generator=g, dtype=torch.float64)
+        x = F.conv_transpose2d(x, w, stride=2, padding=1)
+        assert torch.equal(o, x)
+    assert [tuple(o.shape[-2:]) for o in outs] == [(16, 16), (32, 32)]
+    # resize-then-convolve: a flat input stays flat away from the border, whatever the kernel
+    for seed in range(5):
+        for o in sc.checkerboard_stack(3, "resize_conv", size=8, seed=seed):
+            assert sc.checkerboard_strength(o) < 1e-12
+    # a bilinear (balanced) kernel gives no artifact; a random one of the same size does
+    flat = sc.bilinear_upsampler(2, 1).double()(torch.ones(1, 1, 8, 8, dtype=torch.float64))
+    assert sc.checkerboard_strength(flat) < 1e-12
+    assert sc.checkerboard_strength(outs[0]) > 0.01
+    # uneven overlap (k=3, s=2) is worse than even overlap (k=4, s=2) on average over draws
+    s3 = np.mean([sc.checkerboard_strength(sc.checkerboard_stack(1, kernel=3, seed=i)[0]) for i in range(20)])
+    s4 = np.mean([sc.checkerboard_strength(sc.checkerboard_stack(1, kernel=4, seed=i)[0]) for i in range(20)])
+    assert s3 > s4 > 0
+    with pytest.raises(ValueError, match="^method"):
+        sc.checkerboard_stack(1, "deconv")
+    with pytest.raises(ValueError, match="^x"):
+        sc.checkerboard_strength(torch.zeros(8, 8))

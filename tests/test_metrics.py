@@ -608,3 +608,37 @@ def test_class_errors_counts_tp_fp_fn():
     assert e["pred_mask"].sum() == 4 and e["true_mask"].sum() == 3
     with pytest.raises(ValueError, match="target"):
         class_errors(p, t[:1], 1)
+
+
+def test_error_kinds_hand_case_tells_wrong_class_from_correct():
+    from segcourse.metrics import ERROR_KINDS, error_kind_counts, error_kinds
+    t = np.array([[0, 1, 1], [2, 255, 0]])
+    p = np.array([[0, 1, 2], [0, 0, 3]])
+    assert error_kinds(p, t).tolist() == [[0, 1, 2], [3, -1, 4]]
+    assert error_kind_counts(p, t) == dict.fromkeys(ERROR_KINDS, 1)
+    # binarising (pred > 0) == (target > 0) would call the wrong-class pixel correct
+    assert ((p > 0) & (t > 0) & (t != 255)).sum() == error_kind_counts(p, t)["correct class"] + 1
+    assert error_kinds(p, t, ignore_index=None)[1, 1] == 3
+    assert error_kinds(p[None], t[None]).shape == (1, 2, 3)
+
+
+@given(label_pair(ignore=True))
+@FAST
+def test_error_kinds_partition_agrees_with_confusion_matrix(args):
+    from segcourse.metrics import error_kind_counts
+    pred, target, c = args
+    conf = confusion_matrix(pred, target, num_classes=c).numpy()
+    n = error_kind_counts(pred, target)
+    diag = np.diag(conf)
+    assert n["correct background"] == conf[0, 0]
+    assert n["correct class"] == diag[1:].sum()
+    assert n["wrong class"] == conf[1:, 1:].sum() - diag[1:].sum()
+    assert n["missed"] == conf[1:, 0].sum() and n["false positive"] == conf[0, 1:].sum()
+
+
+def test_error_kinds_validation():
+    from segcourse.metrics import error_kinds
+    with pytest.raises(ValueError, match="^target"):
+        error_kinds(np.zeros((2, 2), int), np.zeros((2, 3), int))
+    with pytest.raises(TypeError, match="^pred"):
+        error_kinds(np.zeros((2, 2)), np.zeros((2, 2), int))

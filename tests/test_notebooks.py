@@ -111,3 +111,37 @@ def test_roadmap_links_the_lessons_present_and_marks_the_rest_coming(tmp_path):
     text = roadmap_source(sorted(tmp_path.glob("*.py")))
     assert "| [03](03_b.ipynb) |" in text and "| 04 (coming) |" in text and "| 01 (coming) |" in text
     assert len([ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln]) == len(PLAN) + 1
+
+
+#: Lessons whose notes cells follow the instructor-notes convention (the lead extends this to
+#: every lesson once 00, 05, 06 and 10 are converted; then it can become ``LESSONS``).
+NOTES_CONVENTION = [p for p in LESSONS if p.name[:2] in {"01", "02", "03", "04"}]
+NOTES_HEAD = "> **Instructor notes** · "
+
+
+@pytest.mark.parametrize("path", NOTES_CONVENTION, ids=lambda p: p.stem)
+def test_notes_cells_read_as_instructor_notes(path):
+    """A student reading the notebook sees notes cells as notes for the presenter: each starts with
+    the same bold label and is a block quote, so it is set apart from the lesson's text."""
+    nb = jupytext.read(path)
+    notes = [c for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
+    assert notes, "the lesson has speaker notes"
+    for c in notes:
+        lines = c.source.splitlines()
+        assert lines[0].startswith(NOTES_HEAD), lines[0][:80]
+        assert all(line.startswith(">") for line in lines), c.source[:80]
+
+
+def test_instructor_notes_rewrites_notes_cells_only_and_is_idempotent():
+    from segcourse.tooling.notebooks import NOTES_HEAD, instructor_notes
+    src = ('# %% [markdown] slideshow={"slide_type": "slide"}\n# Speaker notes: not a notes cell\n\n'
+           '# %% [markdown] slideshow={"slide_type": "notes"}\n# Speaker notes: say this\n#\n# and that\n\n'
+           '# %% slideshow={"slide_type": null}\nx = 1\n')
+    out = instructor_notes(src)
+    assert out.count(NOTES_HEAD) == 1 and "# Speaker notes: not a notes cell" in out
+    assert f"# {NOTES_HEAD}\n# >\n# > Say this\n# >\n# > and that\n\n# %% slideshow" in out
+    assert instructor_notes(out) == out
+    plain = '# %% [markdown] slideshow={"slide_type": "notes"}\n# A note on the slides: x\n'
+    assert instructor_notes(plain).endswith("# >\n# > A note on the slides: x\n")
+    for path in NOTES_CONVENTION:
+        assert instructor_notes(path.read_text(encoding="utf-8")) == path.read_text(encoding="utf-8")

@@ -116,3 +116,25 @@ def test_cli(dirs):
     assert "edited by you" in run("status")
     out = run("reset", "01")
     assert "backups" in out and (mine / "01_fcn.ipynb").read_text() == _nb("fcn v1")
+
+
+def test_shipped_lab_settings_switch_jupyter_news_off():
+    """./course open passes segcourse/tooling/jupyter as JupyterLab's app settings dir: its
+    overrides.json answers "Would you like to get notified about official Jupyter news?" with Never
+    (the course is offline), and the URL it prints resets the workspace (no deck mode left over)."""
+    from pathlib import Path
+
+    import jsonschema
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    from segcourse._paths import ROOT
+    settings = ROOT / "segcourse" / "tooling" / "jupyter"
+    overrides, error = _get_overrides(str(settings))
+    assert not error
+    notify = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notify["fetchNews"] == "false" and notify["checkForUpdates"] is False
+    schema = Path(sys.prefix) / "share/jupyter/lab/schemas/@jupyterlab/apputils-extension/notification.json"
+    jsonschema.validate(notify, json.loads(schema.read_text()))
+    course = (ROOT / "course").read_text()
+    assert '--LabApp.app_settings_dir="$ROOT/segcourse/tooling/jupyter"' in course
+    assert "/lab?reset&token=" in course

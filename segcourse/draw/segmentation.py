@@ -9,13 +9,19 @@ import numpy as np
 
 from .._validate import as_array, check_float
 from ..data.voc import colorize
+from ..metrics import ERROR_KINDS, error_kinds
 from .base import finish, get_axes, to_rgb
 
-__all__ = ["overlay", "error_map", "ERROR_COLORS", "draw_image", "draw_labels",
-           "draw_overlay", "draw_error_map", "draw_instances", "draw_confusion", "legend_patches"]
+__all__ = ["overlay", "error_map", "ERROR_COLORS", "CLASS_ERROR_COLORS", "class_error_map", "draw_image",
+           "draw_labels", "draw_overlay", "draw_error_map", "draw_class_errors", "draw_instances", "draw_confusion", "legend_patches"]
 
 #: Colours of :func:`error_map`: true positive, false positive, false negative, true negative.
 ERROR_COLORS = {"TP": (46, 160, 67), "FP": (214, 39, 40), "FN": (31, 119, 180), "TN": (235, 235, 235)}
+#: Colours of :func:`class_error_map`, one per :data:`segcourse.metrics.ERROR_KINDS`, plus "ignored".
+#: Correct class, missed and false positive reuse the TP/FN/FP colours of :data:`ERROR_COLORS`.
+CLASS_ERROR_COLORS = {"correct background": (235, 235, 235), "correct class": (46, 160, 67),
+                      "wrong class": (255, 160, 0), "missed": (31, 119, 180),
+                      "false positive": (214, 39, 40), "ignored": (80, 80, 80)}
 
 
 def overlay(image, labels, alpha: float = 0.5) -> np.ndarray:
@@ -36,6 +42,31 @@ def error_map(pred, target) -> np.ndarray:
     for key, m in (("TP", p & t), ("FP", p & ~t), ("FN", ~p & t), ("TN", ~p & ~t)):
         out[m] = ERROR_COLORS[key]
     return out
+
+
+def class_error_map(pred, target, background: int = 0) -> np.ndarray:
+    """Two (H, W) int class maps -> (H, W, 3) uint8 coloured by ``CLASS_ERROR_COLORS``: correct
+    background, correct class, wrong class, missed, false positive, ignored (from ``error_kinds``)."""
+    codes = error_kinds(as_array(pred, "pred", ndim=2, kind="int"), target, background=background)
+    out = np.empty(codes.shape + (3,), np.uint8)
+    for i, key in enumerate(ERROR_KINDS):
+        out[codes == i] = CLASS_ERROR_COLORS[key]
+    out[codes == -1] = CLASS_ERROR_COLORS["ignored"]
+    return out
+
+
+def draw_class_errors(pred, target, ax=None, title: str | None = None, legend: bool = True,
+                      background: int = 0):
+    """Show :func:`class_error_map` of two (H, W) int class maps, with a legend of the four error
+    kinds and correct class (``legend=False`` to put one legend under a grid); returns the AxesImage."""
+    ax, own = get_axes(ax)
+    im = ax.imshow(class_error_map(pred, target, background), interpolation="nearest")
+    if legend:
+        keys = ("correct class", "wrong class", "missed", "false positive")
+        ax.legend(handles=legend_patches({k: CLASS_ERROR_COLORS[k] for k in keys}),
+                  loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
+    finish(ax, title, own)
+    return im
 
 
 def draw_image(image, ax=None, title: str | None = None):

@@ -99,7 +99,8 @@ def stride_oracle(masks: torch.Tensor, stride: int, num_classes: int, steps: int
     masks: (N, H, W) int class ids, H and W multiples of ``stride``. The score map starts as each
     cell's class shares (one-hot masks averaged over ``stride`` x ``stride`` blocks); with
     ``steps > 0`` the scores are then fitted to the truth by Adam on the pixel cross-entropy through
-    the same upsampling (sharper score maps, a tighter ceiling). Returns (N, H, W) int64 labels.
+    the same upsampling (sharper score maps, a better estimate of what the grid can represent; not
+    a proven ceiling: more steps, or a loss closer to IoU, may do better). Returns (N, H, W) int64 labels.
     """
     steps = check_int(steps, "steps", min_value=0)
     stride = check_int(stride, "stride", min_value=1)

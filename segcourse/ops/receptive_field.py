@@ -27,7 +27,7 @@ from .common import small_ops
 
 __all__ = ["RFRecord", "receptive_fields", "conv_output_size", "transposed_output_size",
            "effective_receptive_field", "mass_square_side", "ConeGradient", "receptive_field_frame",
-           "unit_centres"]
+           "unit_centres", "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets"]
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,22 @@ def mass_square_side(erf: np.ndarray, cy: float, cx: float, frac: float = 0.9) -
     return int(round(2 * r + 1))
 
 
+def radial_profile(erf, cy: float, cx: float, max_radius: int | None = None) -> np.ndarray:
+    """Mean of an (H, W) map over rings of Euclidean distance from (cy, cx): entry r averages the
+    pixels with ``round(distance) == r``, r = 0 .. max_radius (default: the largest distance in the
+    map); rings with no pixel are NaN. Less noisy than a row through the centre, and a Gaussian
+    shows as a bell whose width can be read off."""
+    e = as_tensor(erf, "erf", ndim=2).double().numpy()
+    yy, xx = np.indices(e.shape)
+    r = np.rint(np.hypot(yy - float(cy), xx - float(cx))).astype(np.int64)
+    n = int(r.max()) + 1 if max_radius is None else check_int(max_radius, "max_radius", min_value=0) + 1
+    keep = r < n
+    sums = np.bincount(r[keep], weights=e[keep], minlength=n)
+    counts = np.bincount(r[keep], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 class ConeGradient:
     """Fast |d unit / d input| for a VGG-like ``nn.Sequential`` (Conv2d with stride 1, ReLU,
     MaxPool2d with kernel = stride and no padding): one forward pass stores the ReLU masks and the
@@ -273,6 +289,84 @@ class ConeGradient:
             if kind == "conv":
                 return a.shape[0]
         return 3
+
+
+def transposed_grid(start: float, jump: float, kernel: int, stride: int, padding: int = 0) -> tuple[float, float]:
+    """Where a transposed convolution's outputs sit, in input pixels.
+
+    A map whose unit i is centred at input pixel ``start + i * jump`` goes through a transposed
+    convolution (kernel, stride, padding): its output unit o is centred at
+    ``start + jump * (o - (kernel - 1) / 2 + padding) / stride`` (Caffe's ``coord_map`` for
+    Deconvolution). Returns the new ``(start, jump)`` = ``(start + jump * (padding - (kernel - 1) / 2)
+    / stride, jump / stride)``. Fixed bilinear upsampling by f (``F.interpolate``,
+    ``align_corners=False``) has the grid of kernel 2f, stride f, padding f / 2.
+    """
+    kernel = check_int(kernel, "kernel", min_value=1)
+    stride = check_int(stride, "stride", min_value=1)
+    padding = check_int(padding, "padding", min_value=0)
+    if not jump > 0:
+        raise ValueError(f"jump: expected a positive spacing in pixels, got {jump}")
+    return float(start) + jump * (padding - (kernel - 1) / 2) / stride, jump / stride
+
+
+def crop_offset(start_from: float, start_to: float, jump: float) -> int:
+    """Caffe's crop offset: the index of the unit of map ``from`` that sits on unit 0 of map ``to``.
+
+    Both maps have spacing ``jump`` (input pixels); unit 0 of ``from`` is centred at ``start_from``,
+    of ``to`` at ``start_to``. The offset is ``(start_to - start_from) / jump``; it must be a
+    whole number >= 0 (else the maps cannot be aligned by cropping ``from``): ValueError.
+    """
+    if not jump > 0:
+        raise ValueError(f"jump: expected a positive spacing in pixels, got {jump}")
+    off = (start_to - start_from) / jump
+    if off < -1e-9 or abs(off - round(off)) > 1e-9:
+        raise ValueError(f"start_from: map 'from' (unit 0 at {start_from}) cannot be cropped onto map "
+                         f"'to' (unit 0 at {start_to}) with spacing {jump}: offset {off:g} is not a whole "
+                         f"number >= 0")
+    return int(round(off))
+
+
+def fcn_crop_offsets(net: nn.Module, scores: str, pool4: str, pool3: str, up: tuple = (4, 2, 0),
+                     final: tuple = (16, 8, 0), input_size: int | None = None) -> dict:
+    """FCN-8s's three crop offsets from the layer geometry, as Caffe's ``crop`` computes them.
+
+    net: a module whose Conv2d/MaxPool layers (in :func:`receptive_fields` order) include the
+    stride-32 class-score layer ``scores`` and the pools ``pool4`` and ``pool3`` (module names).
+    up: (kernel, stride, padding) of each 2x transposed convolution; final: the same for the 8x
+    upsampling to the image. Returns ``{"score_pool4": k4, "score_pool3": k3, "upscore8": k8}``:
+    score_pool4 is cropped from row/column k4 to fit the 2x upsampled stride-32 scores, score_pool3
+    from k3 to fit the upsampled fused stride-16 scores, and the 8x upsampled output from k8 to fit
+    the image. With ``input_size`` (H = W) the result also has ``"centred"``: the offsets a centred
+    crop would use, ``(larger - smaller) // 2``, and ``"sizes"`` of the maps involved.
+    """
+    recs = {r.name: r for r in receptive_fields(net, input_size)}
+    for arg, name in (("scores", scores), ("pool4", pool4), ("pool3", pool3)):
+        check_choice(name, arg, list(recs))
+    up = tuple(check_int(v, "up", min_value=0) for v in up)
+    final = tuple(check_int(v, "final", min_value=0) for v in final)
+    if len(up) != 3 or len(final) != 3:
+        raise ValueError(f"up/final: expected (kernel, stride, padding), got {up} and {final}")
+    s32 = recs[scores]
+    start16, jump16 = transposed_grid(s32.start, s32.jump, *up)
+    k4 = crop_offset(recs[pool4].start, start16, jump16)
+    start8, jump8 = transposed_grid(start16, jump16, *up)
+    k3 = crop_offset(recs[pool3].start, start8, jump8)
+    start1, jump1 = transposed_grid(start8, jump8, *final)
+    k8 = crop_offset(start1, 0.0, jump1)
+    out = {"score_pool4": k4, "score_pool3": k3, "upscore8": k8}
+    if input_size is not None:
+        n32 = s32.out_size
+        n16 = transposed_output_size(n32, *up)
+        n8 = transposed_output_size(n16, *up)
+        n1 = transposed_output_size(n8, *final)
+        sizes = {"score_fr": n32, "upscore2": n16, "score_pool4": recs[pool4].out_size,
+                 "upscore_pool4": n8, "score_pool3": recs[pool3].out_size, "upscore8": n1,
+                 "image": input_size}
+        out["sizes"] = sizes
+        out["centred"] = {"score_pool4": (sizes["score_pool4"] - n16) // 2,
+                          "score_pool3": (sizes["score_pool3"] - n8) // 2,
+                          "upscore8": (n1 - input_size) // 2}
+    return out
 
 
 def unit_centres(rec: RFRecord, max_units: int = 56) -> tuple[np.ndarray, np.ndarray]:

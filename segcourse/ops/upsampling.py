@@ -12,7 +12,8 @@ from .common import small_ops
 from .receptive_field import conv_output_size
 
 __all__ = ["bilinear_kernel", "bilinear_upsampler", "conv_matrix", "overlap_count", "INTERPOLATION_METHODS",
-           "interpolation_weights", "upsampling_source_formula", "interpolation_frame"]
+           "interpolation_weights", "upsampling_source_formula", "interpolation_frame",
+           "CHECKERBOARD_METHODS", "checkerboard_stack", "checkerboard_strength"]
 
 
 def bilinear_kernel(size: int) -> torch.Tensor:
@@ -169,3 +170,51 @@ def interpolation_frame(source, method: str, factor: int, y: int, x: int) -> dic
                 contributors=nz, value=float(out[y, x]),
                 formula_y=upsampling_source_formula(method, factor, n, y),
                 formula_x=upsampling_source_formula(method, factor, n, x))
+
+
+#: The upsampling layers :func:`checkerboard_stack` compares.
+CHECKERBOARD_METHODS = ("transposed", "resize_conv")
+
+
+def checkerboard_stack(layers: int, method: str = "transposed", kernel: int = 4, stride: int = 2,
+                       size: int = 8, seed: int = 0) -> list[torch.Tensor]:
+    """Upsample a constant (1, 1, size, size) map ``layers`` times by ``stride`` with *random*
+    kernels (weights drawn independently, uniform in [0, 1), from ``seed``): what an untrained
+    upsampling layer does to a flat input (Odena, Dumoulin, Olah, Distill 2016).
+
+    method "transposed": ``conv_transpose2d`` with a kernel x kernel kernel, padding
+    ``(kernel - stride) // 2``; "resize_conv": nearest-neighbour upsampling by ``stride``, then a
+    3x3 ``conv2d`` with padding 1 (their fix; ``kernel`` is ignored). Returns the output of each
+    layer, (1, 1, n, n) float64 tensors. Any variation in the interior is an artifact.
+    """
+    layers = check_int(layers, "layers", min_value=1, max_value=8)
+    method = check_choice(method, "method", CHECKERBOARD_METHODS)
+    kernel = check_int(kernel, "kernel", min_value=1)
+    stride = check_int(stride, "stride", min_value=1)
+    size = check_int(size, "size", min_value=1)
+    g = torch.Generator().manual_seed(check_int(seed, "seed"))
+    x = torch.ones(1, 1, size, size, dtype=torch.float64)
+    out = []
+    for _ in range(layers):
+        if method == "transposed":
+            w = torch.rand(1, 1, kernel, kernel, generator=g, dtype=torch.float64)
+            x = F.conv_transpose2d(x, w, stride=stride, padding=max(kernel - stride, 0) // 2)
+        else:
+            w = torch.rand(1, 1, 3, 3, generator=g, dtype=torch.float64)
+            x = F.conv2d(F.interpolate(x, scale_factor=stride, mode="nearest"), w, padding=1)
+        out.append(x)
+    return out
+
+
+def checkerboard_strength(x) -> float:
+    """Coefficient of variation (std / mean) of the central half of an (..., H, W) map: 0 for a
+    flat map; for the output of a flat input, the size of the upsampling artifacts."""
+    t = as_tensor(x, "x", ndim=(2, 3, 4), kind="float").double()
+    h, w = t.shape[-2:]
+    if h < 4 or w < 4:
+        raise ValueError(f"x: expected a map of at least 4 x 4 pixels, got {h} x {w}")
+    c = t[..., h // 4:h - h // 4, w // 4:w - w // 4]
+    m = c.mean()
+    if m == 0:
+        raise ValueError("x: the central half has mean 0, its relative variation is undefined")
+    return float(c.std(unbiased=False) / m.abs())

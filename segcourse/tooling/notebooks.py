@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .._paths import LESSONS, ROOT, lesson_files
 
-__all__ = ["ROOT", "LESSONS", "lesson_paths", "build", "check", "clean", "SLIDE_TYPES"]
+__all__ = ["ROOT", "LESSONS", "lesson_paths", "build", "check", "clean", "SLIDE_TYPES", "NOTES_HEAD",
+           "instructor_notes"]
 
 TEMPLATE = Path(__file__).with_name("templates") / "lesson.py"
 NETGUARD_DIR = ROOT / "tests" / "ipython"  # IPython profile whose startup file blocks the network
@@ -280,6 +281,36 @@ def check(selection=None) -> list[str]:
     return problems
 
 
+#: First line of every notes cell: students reading the notebook see the cell as notes for the
+#: presenter (a block quote with this label), not as lesson text.
+NOTES_HEAD = ("> **Instructor notes** · for whoever presents the lesson; in the slides they show only in "
+              "the speaker view.")
+
+
+def instructor_notes(text: str) -> str:
+    """A lesson's ``py:percent`` source with every notes cell in the instructor-notes form: the
+    :data:`NOTES_HEAD` line, an empty quoted line, then the cell's text as a block quote (a leading
+    "Speaker notes:" is dropped). Cells already in that form are left alone; idempotent."""
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        out.append(lines[i])
+        if lines[i].startswith("# %% [markdown]") and '"slide_type": "notes"' in lines[i]:
+            i += 1
+            body = []
+            while i < len(lines) and lines[i].startswith("#") and not lines[i].startswith("# %%"):
+                body.append(lines[i])
+                i += 1
+            if not body or body[0].startswith("# " + NOTES_HEAD[:24]):
+                out += body
+                continue
+            first = re.sub(r"^Speaker notes:\s*", "", re.sub(r"^# ?", "", body[0]))
+            body = ["# " + first[:1].upper() + first[1:]] + body[1:]
+            out += ["# " + NOTES_HEAD, "# >"] + ["# > " + b[2:] if b.startswith("# ") else "# >" for b in body]
+            continue
+        i += 1
+    return "\n".join(out)
+
+
 def new_lesson(number: str, title: str, terms: str) -> Path:
     """Start lesson ``NN`` from the template (objectives, sections, exercises, summary, nav)."""
     slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
@@ -305,6 +336,8 @@ def main(argv=None) -> int:
     n.add_argument("number")
     n.add_argument("title")
     n.add_argument("terms")
+    m = sub.add_parser("notes", help="rewrite the notes cells of lessons' .py files as instructor notes")
+    m.add_argument("lessons", nargs="+")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         build(args.lessons)
@@ -312,6 +345,13 @@ def main(argv=None) -> int:
         problems = check(args.lessons)
         print("\n".join(problems) if problems else "all lessons paired, clean and executed")
         return 1 if problems else 0
+    elif args.cmd == "notes":
+        for path in lesson_paths(args.lessons):
+            text = path.read_text(encoding="utf-8")
+            new = instructor_notes(text)
+            if new != text:
+                path.write_text(new, encoding="utf-8")
+                print(f"{path.name}: notes cells rewritten (rebuild it)")
     else:
         print(new_lesson(args.number, args.title, args.terms))
     return 0

@@ -75,9 +75,12 @@ def receptive_field_explorer(image, features=None, layer: str = "pool3", unit=No
 
     w = _widgets()
     controls = {
-        "layer": w.Dropdown(options=list(records), value=layer, description="layer"),
-        "row": w.IntSlider(value=row, min=0, max=rec.out_size - 1, description="row", continuous_update=False),
-        "col": w.IntSlider(value=col, min=0, max=rec.out_size - 1, description="col", continuous_update=False),
+        "layer": w.Dropdown(options=list(records), value=layer, description="layer",
+                            layout=w.Layout(width="220px", min_width="180px")),
+        "row": w.IntSlider(value=row, min=0, max=rec.out_size - 1, description="row", continuous_update=False,
+                           layout=w.Layout(width="260px", min_width="220px")),
+        "col": w.IntSlider(value=col, min=0, max=rec.out_size - 1, description="col", continuous_update=False,
+                           layout=w.Layout(width="260px", min_width="220px")),
     }
 
     def adjust(ctl, change):

@@ -61,12 +61,14 @@ def interpolation_explorer(image=None, method: str = "bilinear", factor: int = 2
     title_out = ax_out.set_title("", fontsize=10)
 
     w = _widgets()
+    # explicit widths: in a flex row of controls the sliders otherwise shrink to a few dozen pixels
+    sl = dict(layout=w.Layout(width="260px", min_width="220px"), style={"description_width": "60px"})
     controls = {
         "method": w.Dropdown(options=[(v, k) for k, v in _METHOD_LABELS.items()], value=method,
-                             description="method"),
-        "factor": w.IntSlider(value=factor, min=1, max=4, description="factor"),
-        "y": w.IntSlider(value=py, min=0, max=n_out - 1, description="out row"),
-        "x": w.IntSlider(value=px, min=0, max=n_out - 1, description="out col"),
+                             description="method", layout=w.Layout(width="300px", min_width="260px")),
+        "factor": w.IntSlider(value=factor, min=1, max=4, description="factor", **sl),
+        "y": w.IntSlider(value=py, min=0, max=n_out - 1, description="out row", **sl),
+        "x": w.IntSlider(value=px, min=0, max=n_out - 1, description="out col", **sl),
     }
 
     def adjust(ctl, change):

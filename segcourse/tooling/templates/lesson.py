@@ -22,7 +22,9 @@
 # 3. ...
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: what to say on the title slide (shown only in the presenter view).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > What to say on the title slide (shown only in the presenter view).
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
