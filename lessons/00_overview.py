@@ -37,9 +37,11 @@
 # 5. find your way through the rest of the course (the road map at the end).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: this lesson is the lecture's first part (介绍). Spend most of the time on the two
-# outputs and on the metrics: every later lesson reports mIoU or mask AP, so students must know
-# exactly what those numbers count.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > This lesson is the lecture's first part (介绍). Spend most of the time on the two
+# > outputs and on the metrics: every later lesson reports mIoU or mask AP, so students must know
+# > exactly what those numbers count.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt

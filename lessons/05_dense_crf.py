@@ -36,10 +36,12 @@
 # 4. measure what the CRF buys after FCN-8s on the course scenes, and where it hurts.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: DeepLab v1 (arXiv:1412.7062) put Kraehenbuehl and Koltun's fully connected CRF
-# (NIPS 2011, arXiv:1210.5644) after the network: the network says *what* is where, coarsely (stride
-# 8 here); the CRF moves the boundaries onto the colour edges of the image. The lesson builds the
-# inference from scratch on a tiny image, then uses the fast lattice version on real sizes.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > DeepLab v1 (arXiv:1412.7062) put Kraehenbuehl and Koltun's fully connected CRF
+# > (NIPS 2011, arXiv:1210.5644) after the network: the network says *what* is where, coarsely (stride
+# > 8 here); the CRF moves the boundaries onto the colour edges of the image. The lesson builds the
+# > inference from scratch on a tiny image, then uses the fast lattice version on real sizes.
 
 # %% slideshow={"slide_type": "skip"}
 import time
@@ -73,10 +75,12 @@ torch.set_num_threads(1)   # the lattice's sparse products are memory-bound: one
 #   label changes between close pixels ($\theta_\gamma$): it removes isolated specks.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# A note on the slides: the "FCN-CRF (conditional random fields)" slide writes
-# $P(X = x \mid I) = \exp(-E(x\mid I))/Z(I)$ twice, and the second copy has a stray "+" in it. It is
-# a typo; the formula above, one exponential of minus the energy over the partition function
-# $Z(I)=\sum_x \exp(-E(x\mid I))$, is the intended one (the paper's eq. 1).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > A note on the slides: the "FCN-CRF (conditional random fields)" slide writes
+# > $P(X = x \mid I) = \exp(-E(x\mid I))/Z(I)$ twice, and the second copy has a stray "+" in it. It is
+# > a typo; the formula above, one exponential of minus the energy over the partition function
+# > $Z(I)=\sum_x \exp(-E(x\mid I))$, is the intended one (the paper's eq. 1).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### What each kernel does on a picture
@@ -197,10 +201,12 @@ print(f"labels: paper vs pydensecrf form agree on {(Q_paper.argmax(0) == Q_lib.a
       "of the crop's pixels")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The symmetric normalisation divides each kernel by (roughly) its row sum, so the pairwise weight
-# no longer grows with the number of similar pixels: $w_1 = 10$ means very different things in the
-# two forms. Parameters searched for one form do not transfer to the other; DeepLab's released values
-# are for the library's form.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The symmetric normalisation divides each kernel by (roughly) its row sum, so the pairwise weight
+# > no longer grows with the number of similar pixels: $w_1 = 10$ means very different things in the
+# > two forms. Parameters searched for one form do not transfer to the other; DeepLab's released values
+# > are for the library's form.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The fast version: the permutohedral lattice
@@ -290,9 +296,11 @@ print(f"crop N = {P.shape[1] * P.shape[2]}: exact {t_exact * 1e3:.0f} ms, lattic
       f"{(cat.shape[0] * cat.shape[1]) ** 2 * 8 / 1e9:.0f} GB per kernel matrix).")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The lattice is itself an approximation: on small crops where $\theta_\alpha$ covers the whole
-# crop, label agreement with the exact dense CRF is 85-100 % (tests and notes); pydensecrf computes
-# the *same* approximation, which is why ours agrees with the library to float rounding.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The lattice is itself an approximation: on small crops where $\theta_\alpha$ covers the whole
+# > crop, label agreement with the exact dense CRF is 85-100 % (tests and notes); pydensecrf computes
+# > the *same* approximation, which is why ours agrees with the library to float rounding.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. What mean field decreases
@@ -328,11 +336,13 @@ sc.draw_free_energy(crop_curve.numpy(), ax=axes[2], title="the scene crop, pyden
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The paper's form oscillates here because every pixel looks at its neighbours' *old* labels at
-# once and all flip together; a sequential (one pixel at a time) update would be coordinate descent
-# on $F$ and decrease it, but is not parallel. The library's self term $A_{ii}$ makes each pixel
-# also vote for its own old label, which damps the flip (Kraehenbuehl & Koltun, ICML 2013, prove
-# convergence for this kind of concave pairwise term).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The paper's form oscillates here because every pixel looks at its neighbours' *old* labels at
+# > once and all flip together; a sequential (one pixel at a time) update would be coordinate descent
+# > on $F$ and decrease it, but is not parallel. The library's self term $A_{ii}$ makes each pixel
+# > also vote for its own old label, which damps the flip (Kraehenbuehl & Koltun, ICML 2013, prove
+# > convergence for this kind of concave pairwise term).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. After FCN-8s on the course scenes
@@ -348,12 +358,14 @@ print("chosen:", sc.COURSE_CRF)
 print("DeepLab v1's values (513-px PASCAL images):", sc.DEEPLAB_V1)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Rerunning the search: `sc.crf_grid_search(probs, images_uint8, masks, sc.COURSE_CRF_GRID, score)`
-# with the 40 scenes of `torch.randperm(320, generator=torch.Generator().manual_seed(0))[:40]`. It
-# builds each image's lattices once per $(\theta_\alpha,\theta_\beta,\theta_\gamma)$ and reuses
-# them for every $(w_1, w_2)$; on this shared 2-core machine 54 combinations took 73 s, and the
-# first version needed 1395 s for the 480 (measured by the helper who wrote it). DeepLab's
-# $\theta_\alpha = 121$ px spans a quarter of a PASCAL image and most of a 128-px scene.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Rerunning the search: `sc.crf_grid_search(probs, images_uint8, masks, sc.COURSE_CRF_GRID, score)`
+# > with the 40 scenes of `torch.randperm(320, generator=torch.Generator().manual_seed(0))[:40]`. It
+# > builds each image's lattices once per $(\theta_\alpha,\theta_\beta,\theta_\gamma)$ and reuses
+# > them for every $(w_1, w_2)$; on this shared 2-core machine 54 combinations took 73 s, and the
+# > first version needed 1395 s for the 480 (measured by the helper who wrote it). DeepLab's
+# > $\theta_\alpha = 121$ px spans a quarter of a PASCAL image and most of a 128-px scene.
 
 # %% slideshow={"slide_type": "subslide"}
 t0 = time.perf_counter()
@@ -422,15 +434,17 @@ fig.suptitle("left three: where the CRF helps most; right three: where it hurts 
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Why it hurts on the right: the model's only evidence is colour and position. In the figure the
-# tiny triangle of scene 64 vanishes, the striped cross of scene 16 breaks into pieces and the star
-# cut by the corner of scene 32 shrinks. A tiny object found
-# with a few low-confidence pixels is outvoted by the background around it and erased; a striped
-# object's stripes do not pull each other (two colours), so its arms break up; a region the network
-# labelled partly with the wrong class becomes consistently labelled with the majority, which can be
-# the wrong class. The CRF sharpens what the network says; it cannot fix a wrong class. Thin parts,
-# which the lecture lists as a typical CRF failure, gain on average here: FCN-8s had already lost
-# them, and the appearance kernel recovers some along the colour edges.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Why it hurts on the right: the model's only evidence is colour and position. In the figure the
+# > tiny triangle of scene 64 vanishes, the striped cross of scene 16 breaks into pieces and the star
+# > cut by the corner of scene 32 shrinks. A tiny object found
+# > with a few low-confidence pixels is outvoted by the background around it and erased; a striped
+# > object's stripes do not pull each other (two colours), so its arms break up; a region the network
+# > labelled partly with the wrong class becomes consistently labelled with the majority, which can be
+# > the wrong class. The CRF sharpens what the network says; it cannot fix a wrong class. Thin parts,
+# > which the lecture lists as a typical CRF failure, gain on average here: FCN-8s had already lost
+# > them, and the appearance kernel recovers some along the colour edges.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Edge snapping at full resolution
@@ -464,8 +478,10 @@ plt.show()
 sc.crf_explorer(scene=61, iterations=5, pixel=(64, 64))
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: start at iterations 0 (the FCN-8s labels), step to 1, 2, 5: most of the change is in
-# the first step. Then θβ from 10 to 60: the kernel stops respecting colour and the labels bleed.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Start at iterations 0 (the FCN-8s labels), step to 1, 2, 5: most of the change is in
+# > the first step. Then θβ from 10 to 60: the kernel stops respecting colour and the labels bleed.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · The Potts compatibility

@@ -38,11 +38,13 @@
 # 5. explain gridding (网格效应) from the exact sampling footprint, and avoid it with hybrid rates.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: FCN (lessons 01-04) gets a large receptive field from five stride-2 pools and pays
-# with an output stride of 32, then tries to win the detail back with skips. DeepLab takes the other
-# road: keep the map large and spread the kernel's taps apart instead. Today: what that operation
-# is (three equal definitions), what the slide's code does to VGG-16, what it costs, and its one
-# trap, gridding.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > FCN (lessons 01-04) gets a large receptive field from five stride-2 pools and pays
+# > with an output stride of 32, then tries to win the detail back with skips. DeepLab takes the other
+# > road: keep the map large and spread the kernel's taps apart instead. Today: what that operation
+# > is (three equal definitions), what the slide's code does to VGG-16, what it costs, and its one
+# > trap, gridding.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -180,11 +182,13 @@ for n, ax in enumerate(axes[1:]):
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: (a) is the definition that explains the name, and the worst way to compute it: a
-# 3x3 at rate 12 becomes a 25x25 kernel that multiplies mostly zeros. (b) and (c) cost the same as
-# a dense 3x3. (c) is why TensorFlow 1.x could offer atrous convolution before cuDNN had dilation:
-# each sub-image is a half-resolution copy of the photo, and on it the rate-2 kernel is an ordinary
-# 3x3.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > (a) is the definition that explains the name, and the worst way to compute it: a
+# > 3x3 at rate 12 becomes a 25x25 kernel that multiplies mostly zeros. (b) and (c) cost the same as
+# > a dense 3x3. (c) is why TensorFlow 1.x could offer atrous convolution before cuDNN had dilation:
+# > each sub-image is a half-resolution copy of the photo, and on it the rate-2 kernel is an ordinary
+# > 3x3.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · The span of an atrous kernel
@@ -327,10 +331,12 @@ print(f"parameters: {params:,} ({params / 1e6:.1f} M); fc6 {fc6.kernel_size[0]}x
 # is the `fc6` row above. Both are "fields of view"; say which one you mean.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the table is the whole argument for rate 2: without it the conv5 fields stop
-# growing as fast as VGG's. The exact mode is a nice proof that the trick loses nothing, but nobody
-# ships it: DeepLab's 3x3 stride-1 pools are simpler and the net is fine-tuned anyway. Mention that
-# LargeFOV's fc6 (3x3 at rate 12, 1024 channels) is also what makes it small: 20.5 M parameters.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The table is the whole argument for rate 2: without it the conv5 fields stop
+# > growing as fast as VGG's. The exact mode is a nice proof that the trick loses nothing, but nobody
+# > ships it: DeepLab's 3x3 stride-1 pools are simpler and the net is fine-tuned anyway. Mention that
+# > LargeFOV's fc6 (3x3 at rate 12, 1024 channels) is also what makes it small: 20.5 M parameters.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. What output stride 32, 16 and 8 cost (输出步长)
@@ -371,9 +377,11 @@ for name in ("VGG-16 + fc6/fc7", "ResNet-50 to layer4"):
 # stride 16 and evaluates at 8.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the empty-batch trick is worth a sentence: shapes propagate through every layer of
-# a batch of zero images, so counting costs is free. Activation memory, not MACs, is what usually
-# stops you from training at output stride 8 on a GPU.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The empty-batch trick is worth a sentence: shapes propagate through every layer of
+# > a batch of zero images, so counting costs is free. Activation memory, not MACs, is what usually
+# > stops you from training at output stride 8 on a GPU.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Gridding (网格效应): what a stack of rates samples
@@ -447,10 +455,12 @@ for n in (2, 4, 8, 16):
     print(f"{n:2d} layers at rate 1: field {s['size'][0]:2d} px, 90 % of the paths within {s['erf_side']:2d} px")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the bottom row of the photo figure is the point of the section: with 2, 2, 2 or
-# 4, 4, 4 the unit literally reads a sparse grid of the cat; neighbouring output units read
-# disjoint grids, which shows up as checkerboard artifacts in the predictions. 1, 2, 3 and 1, 2, 5
-# fill their boxes completely.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The bottom row of the photo figure is the point of the section: with 2, 2, 2 or
+# > 4, 4, 4 the unit literally reads a sparse grid of the cat; neighbouring output units read
+# > disjoint grids, which shows up as checkerboard artifacts in the predictions. 1, 2, 3 and 1, 2, 5
+# > fill their boxes completely.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2 · Which offsets does a stack reach?
@@ -483,10 +493,12 @@ sc.check("06.stack_offsets", stack_offsets)
 sc.footprint_explorer(sc.photo("chelsea"), layers=3, rate=3)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: with equal rates the white box grows with every layer but the coloured dots stay a
-# grid; switch to 1, 2, 3 and the box fills. With many rate-1 layers the cyan square stays well
-# inside the white one: the effective field grows like the square root of the depth. Move the unit to
-# a corner: the footprint is cut by the image border, which is where real networks read padding.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > With equal rates the white box grows with every layer but the coloured dots stay a
+# > grid; switch to 1, 2, 3 and the box fills. With many rate-1 layers the cyan square stays well
+# > inside the white one: the effective field grows like the square root of the depth. Move the unit to
+# > a corner: the footprint is cut by the image border, which is where real networks read padding.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary

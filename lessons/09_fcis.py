@@ -42,11 +42,13 @@
 #    00's connected-components baseline, and what the evaluation assumes about the boxes.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the slide names FCIS and its "Inside/outside score" without the mechanism. The
-# story: lesson 00 showed that a perfect semantic map still loses objects (touching objects merge).
-# FCIS keeps the network fully convolutional but makes its output depend on the RoI, by giving every
-# class k^2 maps, one per part of an object, once for inside and once for outside. Spend time on the tiny translation-variance
-# example and on the widget (k = 1 versus k = 3).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The slide names FCIS and its "Inside/outside score" without the mechanism. The
+# > story: lesson 00 showed that a perfect semantic map still loses objects (touching objects merge).
+# > FCIS keeps the network fully convolutional but makes its output depend on the RoI, by giving every
+# > class k^2 maps, one per part of an object, once for inside and once for outside. Spend time on the tiny translation-variance
+# > example and on the widget (k = 1 versus k = 3).
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -185,9 +187,11 @@ plt.show()
 #   wrong class both are low.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: stress that FCIS has no per-RoI layers at all: everything learnable is in the fully
-# convolutional part; per RoI there is only copying (assembling), a softmax and an average. That is
-# why it is fast, and why the same maps serve detection and segmentation.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Stress that FCIS has no per-RoI layers at all: everything learnable is in the fully
+# > convolutional part; per RoI there is only copying (assembling), a softmax and an average. That is
+# > why it is fast, and why the same maps serve detection and segmentation.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · Which map does a pixel read?
@@ -244,9 +248,11 @@ sc.check("09.mask_and_score", mask_and_score)
 # *Stuck?* A solution opens only on request: run `print(sc.solution("09.mask_and_score"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: give the class two minutes for exercise 1 on paper (a 5 x 7 RoI, k = 3: which rows
-# and columns fall in which band); exercises 2 and 3 are then a few lines each. Section 3 shows the
-# course's version right after, so students can compare.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Give the class two minutes for exercise 1 on paper (a 5 x 7 RoI, k = 3: which rows
+# > and columns fall in which band); exercises 2 and 3 are then a few lines each. Section 3 shows the
+# > course's version right after, so students can compare.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. From scratch, then checked
@@ -386,9 +392,11 @@ for name, ap in (("perfect semantic map + connected components", ap_perfect_cc),
 # *assembled* masks with the objects).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: with k = 1 the inside map is just "pixel of class c", so inside a box every pixel of
-# another object of the same class leaks in: that is the connected-components failure again, now
-# inside a box. With k = 3 the leak disappears except where two objects' cells coincide.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > With k = 1 the inside map is just "pixel of class c", so inside a box every pixel of
+# > another object of the same class leaks in: that is the connected-components failure again, now
+# > inside a box. With k = 3 the leak disappears except where two objects' cells coincide.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. An FCIS head at course scale
@@ -478,11 +486,13 @@ print("same boxes, trained - start:",
       f"{ap['FCIS trained, boxes of FCN-8s components'] - ap['FCN-8s map + connected components']:+.3f} AP")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: read the table row by row. The first row is an oracle of the semantic kind, the
-# ground-truth-box rows an oracle of the detection kind; neither is a deployable system. The last
-# row is the honest end-to-end comparison with FCN-8s + components, and there the head is limited
-# by the boxes it is given. What FCIS adds over the FCN is visible in section 4 (k = 1 against
-# k = 3) and in the merged scene.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Read the table row by row. The first row is an oracle of the semantic kind, the
+# > ground-truth-box rows an oracle of the detection kind; neither is a deployable system. The last
+# > row is the honest end-to-end comparison with FCN-8s + components, and there the head is limited
+# > by the boxes it is given. What FCIS adds over the FCN is visible in section 4 (k = 1 against
+# > k = 3) and in the merged scene.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Where the trained head stands, on the ground-truth boxes: how often its best class is the object's;
@@ -566,10 +576,12 @@ sc.fcis_explorer(val_images[demo], val_instances[demo], gt[demo]["classes"], mod
                  class_names=sc.CLASSES)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: live, start on the ground-truth maps with k = 1 and step through the RoIs of the
-# merged discs: the neighbour leaks into every mask. Then k = 3: the leak is gone except for the
-# mid-colour blocks (pixels two boxes put in the same cell). Last, the trained head's maps: its cells
-# barely differ, which is the section 6 finding seen directly.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Live, start on the ground-truth maps with k = 1 and step through the RoIs of the
+# > merged discs: the neighbour leaks into every mask. Then k = 3: the leak is gone except for the
+# > mid-colour blocks (pixels two boxes put in the same cell). Last, the trained head's maps: its cells
+# > barely differ, which is the section 6 finding seen directly.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary

@@ -38,10 +38,12 @@
 # 4. say where each op sends its gradient, and what position-sensitive pooling (R-FCN, FCIS) changes.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the slides spend three lines on this (Mask R-CNN "为了得到更精确的mask位置，加入RoI
-# Align"; "回顾一下ROI pooling"; "ROI Align：采用双线性插值的方式，允许非整数像素的切割点"). The
-# lesson makes each line concrete: the exact integer arithmetic of RoIPool, the exact sample
-# positions of RoIAlign, and a measurement of what the rounding costs a mask.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The slides spend three lines on this (Mask R-CNN "为了得到更精确的mask位置，加入RoI
+# > Align"; "回顾一下ROI pooling"; "ROI Align：采用双线性插值的方式，允许非整数像素的切割点"). The
+# > lesson makes each line concrete: the exact integer arithmetic of RoIPool, the exact sample
+# > positions of RoIAlign, and a measurement of what the rounding costs a mask.
 
 # %% slideshow={"slide_type": "skip"}
 import math
@@ -229,10 +231,12 @@ for dtype in (torch.float64, torch.float32):
     print(f"{str(dtype):14s} last bin reads columns {last}; torchvision's last output = {out}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: (a) and (b) are the ones students get wrong in the exercises; (d) is a curiosity,
-# but it is why the worst RoIPool edge error in section 5's table exceeds one and a half cells
-# (half a cell of rounding plus the end cell) at the fine strides, where boxes are many cells wide.
-# All of these are pinned by tests in tests/test_roi.py against torchvision's CPU kernel.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > (a) and (b) are the ones students get wrong in the exercises; (d) is a curiosity,
+# > but it is why the worst RoIPool edge error in section 5's table exceeds one and a half cells
+# > (half a cell of rounding plus the end cell) at the fine strides, where boxes are many cells wide.
+# > All of these are pinned by tests in tests/test_roi.py against torchvision's CPU kernel.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · The cells RoIPool snaps a box to
@@ -364,9 +368,11 @@ sc.draw_roi_align_samples(fmap, disc_box, 3, 1 / 16, 2, False, ax=axes[1],
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: point at the green grid: its lines are the "非整数像素的切割点" of the slide. The
-# legacy picture is the same grid moved by half a cell; that is a constant shift, which a network
-# can learn to compensate, unlike RoIPool's rounding, which changes from box to box (section 5).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Point at the green grid: its lines are the "非整数像素的切割点" of the slide. The
+# > legacy picture is the same grid moved by half a cell; that is a constant shift, which a network
+# > can learn to compensate, unlike RoIPool's rounding, which changes from box to box (section 5).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 3 · Where RoIAlign samples
@@ -410,9 +416,11 @@ for ax, (name, gr) in zip(axes, grads.items()):
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: with RoIPool a cell that is not a bin's maximum learns nothing from this box, and a
-# cell that is the maximum of two neighbouring bins (they share rows) gets both gradients. RoIAlign's
-# gradient changes smoothly with the box position instead of jumping from cell to cell.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > With RoIPool a cell that is not a bin's maximum learns nothing from this box, and a
+# > cell that is the maximum of two neighbouring bins (they share rows) gets both gradients. RoIAlign's
+# > gradient changes smoothly with the box position instead of jumping from cell to cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. What the rounding costs, measured
@@ -479,10 +487,12 @@ print(f"1/sqrt(12) = {1 / math.sqrt(12):.3f}")
 # stride is coarse and the required overlap high.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: ask the room why the jitter column matters more than the mean: a constant shift
-# (RoIAlign legacy) is learnable, a random one is not. Then ask why FPN (arXiv:1612.03144) softens
-# RoIPool's damage: it sends small boxes to fine levels, so the error relative to the box size is
-# roughly the same at every level (sc.fpn_levels assigns the levels).
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Ask the room why the jitter column matters more than the mean: a constant shift
+# > (RoIAlign legacy) is learnable, a random one is not. Then ask why FPN (arXiv:1612.03144) softens
+# > RoIPool's damage: it sends small boxes to fine levels, so the error relative to the box size is
+# > roughly the same at every level (sc.fpn_levels assigns the levels).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Position-sensitive pooling (位置敏感, R-FCN and FCIS)
@@ -529,10 +539,12 @@ for j, (name, out) in enumerate((("the disc's box", ps[0, 0]), ("the moved box",
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the point is translation variance. A plain RoIPool of one "disc" map would score
-# the moved box almost as high; the position-sensitive maps only agree when every bin sees its own
-# part. That is what lets FCIS and R-FCN keep the whole network fully convolutional and still tell
-# neighbouring instances apart.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The point is translation variance. A plain RoIPool of one "disc" map would score
+# > the moved box almost as high; the position-sensitive maps only agree when every bin sees its own
+# > part. That is what lets FCIS and R-FCN keep the whole network fully convolutional and still tell
+# > neighbouring instances apart.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. See it: slide a box by sub-cell steps
@@ -548,9 +560,11 @@ plt.show()
 sc.roi_explorer(fmap, disc_box, stride=16, output_size=2, sampling_ratio=2)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: press the right arrow on the x-shift slider a few times: the green points creep,
-# the red cells stay until a box edge crosses a half cell, then both red outlines and the RoIPool
-# output jump at once. Then push the size up and watch several bins share cells.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Press the right arrow on the x-shift slider a few times: the green points creep,
+# > the red cells stay until a box edge crosses a half cell, then both red outlines and the RoIPool
+# > output jump at once. Then push the size up and watch several bins share cells.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary

@@ -113,9 +113,8 @@ def test_roadmap_links_the_lessons_present_and_marks_the_rest_coming(tmp_path):
     assert len([ln for ln in text.splitlines() if ln.startswith("| ") and "---" not in ln]) == len(PLAN) + 1
 
 
-#: Lessons whose notes cells follow the instructor-notes convention (the lead extends this to
-#: every lesson once 00, 05, 06 and 10 are converted; then it can become ``LESSONS``).
-NOTES_CONVENTION = [p for p in LESSONS if p.name[:2] in {"01", "02", "03", "04"}]
+#: Every lesson's notes cells follow the instructor-notes convention.
+NOTES_CONVENTION = LESSONS
 NOTES_HEAD = "> **Instructor notes** · "
 
 
