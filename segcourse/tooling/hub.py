@@ -3,7 +3,7 @@
     python -m segcourse.tooling.hub setup                 # the proxy (npm ci in hub/), idempotent
     python -m segcourse.tooling.hub run [--port 8000]     # the hub on 127.0.0.1 (Ctrl-C stops it all)
     python -m segcourse.tooling.hub singleuser            # what the hub starts for each student
-    python -m segcourse.tooling.hub loadtest --students 10  # N simulated students (hubload.py)
+    python -m segcourse.tooling.hubload --students 10     # N simulated students (./course hub loadtest)
 
 What runs. JupyterHub (pinned in ``uv.lock``) behind configurable-http-proxy (pinned in
 ``hub/package-lock.json``, installed with ``npm ci`` into ``hub/node_modules``). Each student's
@@ -439,9 +439,6 @@ def main(argv=None) -> int:
     run.add_argument("--threads", type=int, default=1, help="CPU threads per student kernel")
     sub.add_parser("singleuser", help="(started by the hub) a student's server", add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["loadtest"]:
-        from . import hubload
-        return hubload.main(argv[1:])
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]  # `./course hub --port 9000`
     args, rest = parser.parse_known_args(argv)
