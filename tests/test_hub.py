@@ -11,6 +11,7 @@ process it started. It is skipped only when Node.js (which the proxy runs on) is
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import stat
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from segcourse._paths import LESSONS, lesson_files
+from segcourse._paths import LESSONS, ROOT, lesson_files
 from segcourse.tooling import hub
 
 STUDENTS = ("ada", "bo")
@@ -204,3 +205,105 @@ def test_two_students_isolated_and_nothing_lost(classroom):
     elapsed = time.monotonic() - t0
     print(f"hub test: {elapsed:.0f} s")
     assert elapsed < HUB_TEST_BUDGET_S
+
+
+# ----------------------------------------------------------------------- beyond one server
+
+Z2JH = ROOT / "hub" / "z2jh" / "config.yaml"
+DOCKERFILE = ROOT / "hub" / "Dockerfile"
+DOCKER_INSTRUCTIONS = {"FROM", "ARG", "ENV", "RUN", "COPY", "ADD", "WORKDIR", "USER", "EXPOSE",
+                       "CMD", "ENTRYPOINT", "LABEL", "VOLUME", "SHELL", "HEALTHCHECK", "STOPSIGNAL",
+                       "ONBUILD"}
+
+
+def _docker_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    out, pending = [], ""
+    for line in text.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        word, _, args = pending.strip().partition(" ")
+        out.append((word, " ".join(args.split())))
+        pending = ""
+    assert not pending, "a continuation line at the end of the Dockerfile"
+    return out
+
+
+def _yaml(path: Path):
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load(path.read_text())
+
+
+def test_z2jh_pods_run_the_local_hubs_singleuser_command(tmp_path):
+    values = _yaml(Z2JH)
+    local = hub.hub_config(_settings(tmp_path))["Spawner"]
+    single = values["singleuser"]
+    # the pod's command is the local hub's (the image's python instead of this .venv's)
+    assert single["cmd"] == ["python", *hub.SINGLEUSER_ARGS] == ["python", *local["cmd"][1:]]
+    assert single["defaultUrl"] == local["default_url"]
+    docker = dict(_docker_instructions(DOCKERFILE.read_text()))
+    assert json.loads(docker["CMD"]) == single["cmd"]
+    env = single["extraEnv"]
+    assert f"SEGCOURSE_LESSONS={env['SEGCOURSE_LESSONS']}" in docker["ENV"].split()
+    assert env["OMP_NUM_THREADS"] == local["environment"]["OMP_NUM_THREADS"]
+    assert values["cull"]["enabled"] and values["cull"]["timeout"] == 3600  # as the local culler
+    assert "instructor" in values["hub"]["config"]["Authenticator"]["admin_users"]
+    assert single["storage"]["homeMountPath"] == "/home/jovyan"
+
+
+def test_z2jh_values_validate_against_the_charts_schema():
+    """With ``SEGCOURSE_Z2JH_CHART`` = an unpacked jupyterhub chart (values.yaml and
+    values.schema.json or .yaml), the chart's defaults + ours validate as helm would."""
+    chart = os.environ.get("SEGCOURSE_Z2JH_CHART")
+    if not chart:
+        pytest.skip("set SEGCOURSE_Z2JH_CHART to an unpacked jupyterhub Helm chart to validate")
+    jsonschema = pytest.importorskip("jsonschema")
+    chart = Path(chart)
+    schema_file = next(p for p in (chart / "values.schema.json", chart / "values.schema.yaml")
+                       if p.exists())
+    schema = _yaml(schema_file)
+
+    def merge(base, over):
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {k: merge(base.get(k), over[k]) if k in over else base[k]
+                    for k in {**base, **over}}
+        return over
+
+    jsonschema.validate(merge(_yaml(chart / "values.yaml"), _yaml(Z2JH)), schema)
+
+
+def test_dockerfile_lint():
+    """No Docker daemon or hadolint here: the checks a linter would make that matter for this
+    image, plus: built from the lock file with ./course's uv, and every COPY source is in the
+    build context."""
+    text = DOCKERFILE.read_text()
+    steps = _docker_instructions(text)
+    words = [w for w, _ in steps]
+    assert set(words) <= DOCKER_INSTRUCTIONS, set(words) - DOCKER_INSTRUCTIONS
+    assert words[0] == "FROM" and words.count("CMD") == 1
+    base = steps[0][1]
+    assert ":" in base and not base.endswith(":latest"), "pin the base image"
+    assert base.split(":")[1].startswith("3.11"), "the lock file is for Python 3.11"
+    course = (ROOT / "course").read_text()
+    uv_version = course.split("UV_VERSION=", 1)[1].split()[0]
+    assert f"ARG UV_VERSION={uv_version}" in text, "the image uses the uv ./course pins"
+    runs = [a for w, a in steps if w == "RUN"]
+    assert any("uv sync --frozen" in r for r in runs), "install exactly uv.lock"
+    assert not any("uv sync" in r and "--frozen" not in r for r in runs)
+    for r in runs:
+        assert "apt-get install" not in r or "--no-install-recommends" in r
+        assert "pip install" not in r or "--no-cache-dir" in r
+    assert all(w != "ADD" for w in words), "COPY, not ADD"
+    assert steps[-1][0] == "CMD" and json.loads(steps[-1][1])  # exec form
+    users = [a for w, a in steps if w == "USER"]
+    assert users and users[-1] not in ("root", "0"), "students' servers do not run as root"
+    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().split()
+    for args in (a for w, a in steps if w == "COPY"):
+        *sources, _dest = args.split()
+        for src in sources:
+            assert (ROOT / src).exists(), src
+            assert f"!{src}" in ignore, f"{src} is excluded from the build context"
