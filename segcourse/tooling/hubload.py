@@ -11,6 +11,8 @@ On a fresh hub (its own state folder, free ports on 127.0.0.1, the real course):
 5. throughout, every second, the proportional set size (PSS: shared libraries counted once) of
    each student's processes (server + kernel) and of the hub's own (hub, proxy, culler):
    *peak memory per student*; and *errors* (failed logins/starts, error replies: must be 0).
+   On a shared machine the test never pushes it into the OOM killer: if the machine's available
+   memory falls below 1.5 GB, the students' processes are ended and the run reports it.
 
 The report is printed and written to ``artifacts/hub-load/report.json``. The hub is stopped at the
 end and every process it started is checked gone.
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import sys
@@ -101,9 +105,11 @@ def run_notebook(user: hub.HubUser, path: str, *, cell_timeout: float = 900, mea
 class MemorySampler(threading.Thread):
     """Every ``every`` s: PSS (MB) summed over each student's processes; keeps the peaks."""
 
-    def __init__(self, state: Path, every: float = 1.0):
+    def __init__(self, state: Path, every: float = 1.0, floor_mb: float = 1500):
         super().__init__(daemon=True)
-        self.state, self.every = state, every
+        self.state, self.every, self.floor_mb = state, every, floor_mb
+        self.min_available_mb = float("inf")
+        self.aborted = False
         self.peak: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self.peak_total = 0.0
@@ -121,6 +127,17 @@ class MemorySampler(threading.Thread):
             for k, v in self.last.items():
                 self.peak[k] = max(self.peak.get(k, 0.0), v)
             self.peak_total = max(self.peak_total, sum(self.last.values()))
+            available = _available_mb()
+            self.min_available_mb = min(self.min_available_mb, available)
+            if available < self.floor_mb and not self.aborted:
+                # a shared machine: never push it into the OOM killer; end the students' processes
+                self.aborted = True
+                for pid, name in hub.hub_processes(self.state).items():
+                    if name:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
             self._stop_event.wait(self.every)
 
     def stop(self):
@@ -201,6 +218,9 @@ def load_test(n: int = 10, *, lesson: str = "00", state: Path | None = None, por
         report["peak_mb_per_student"] = _stats([sampler.peak.get(u.name, 0.0) for u in users])
         report["peak_mb_hub"] = sampler.peak.get("(hub)", 0.0)
         report["peak_mb_total"] = sampler.peak_total
+        report["min_available_mb"] = sampler.min_available_mb
+        if sampler.aborted:
+            errors.append(f"aborted: the machine's available memory fell below {sampler.floor_mb:.0f} MB")
     finally:
         if sampler.is_alive():
             sampler.stop()
@@ -220,8 +240,14 @@ def _stats(values: list[float]) -> dict:
             "n": len(values)}
 
 
+def _available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return float("inf")
+
+
 def _cores() -> int:
-    import os
     return len(os.sched_getaffinity(0))
 
 
@@ -245,6 +271,7 @@ def format_report(r: dict) -> str:
         f"(server + kernel); after the lesson, kernel still open: median "
         f"{r['held_mb_per_student']['median']:.0f} MB; hub + proxy + culler {r['peak_mb_hub']:.0f} MB; "
         f"all together at peak {r['peak_mb_total']:.0f} MB",
+        f"machine memory available: at least {r['min_available_mb']:.0f} MB throughout",
         f"errors: {len(r['errors'])}" + "".join(f"\n  {e}" for e in r["errors"]),
     ]
     return "\n".join(lines)
