@@ -8,7 +8,8 @@ On a fresh hub (its own state folder, free ports on 127.0.0.1, the real course):
    (a session + the kernel's websocket, one execute_request per code cell) while the others idle:
    *the lesson alone*;
 4. all N run it at once: *per-student run time* against the lone run;
-5. throughout, every second, the proportional set size (PSS: shared libraries counted once) of
+5. the CPU seconds each kernel used (user + system: what the lesson costs, whatever the load);
+6. throughout, every second, the proportional set size (PSS: shared libraries counted once) of
    each student's processes (server + kernel) and of the hub's own (hub, proxy, culler):
    *peak memory per student*; and *errors* (failed logins/starts, error replies: must be 0).
    On a shared machine the test never pushes it into the OOM killer: if the machine's available
@@ -183,10 +184,14 @@ def load_test(n: int = 10, *, lesson: str = "00", state: Path | None = None, por
                                          names) if u]
             report["login_all_s"] = time.monotonic() - t
             t = time.monotonic()
-            for u in users:
+            def start(u):  # seconds from this student's start request to a server that answers
+                t0 = time.monotonic()
                 if u.start_server() not in (201, 202):
-                    errors.append(f"{u.name}: server start refused")
-            waits = list(pool.map(lambda u: guarded(u.wait_ready, 600), users))
+                    raise RuntimeError(f"{u.name}: server start refused")
+                u.wait_ready(600)
+                return time.monotonic() - t0
+
+            waits = list(pool.map(lambda u: guarded(start, u), users))
             report["all_ready_s"] = time.monotonic() - t
             report["ready_s"] = _stats([w for w in waits if w is not None])
             time.sleep(3)
@@ -195,12 +200,14 @@ def load_test(n: int = 10, *, lesson: str = "00", state: Path | None = None, por
             report["hub_mb"] = idle.get("(hub)", 0.0)
             report["load_ready"] = _loadavg()
 
-            def held(name):  # PSS of a student's server + kernel right after the lesson ran
-                return lambda: sampler.sample().get(name, 0.0)
+            def held(name):  # right after the lesson ran: PSS (server + kernel), the kernel's CPU
+                return lambda: {"mb": sampler.sample().get(name, 0.0),
+                                "kernel_cpu_s": _kernel_cpu_s(state, name)}
 
             alone = run_notebook(users[0], path, measure=held(users[0].name))
             errors += [f"{users[0].name} (alone): {e}" for e in alone["errors"]]
             report["lesson_alone_s"] = alone["seconds"]
+            report["kernel_cpu_alone_s"] = alone["after"]["kernel_cpu_s"]
             report["cells"] = alone["cells"]
 
             sampler.peak = {}
@@ -212,7 +219,8 @@ def load_test(n: int = 10, *, lesson: str = "00", state: Path | None = None, por
                 if r:
                     errors += [f"{u.name}: {e}" for e in r["errors"]]
             report["lesson_concurrent_s"] = _stats([r["seconds"] for r in runs if r])
-            report["held_mb_per_student"] = _stats([r["after"] for r in runs if r])
+            report["held_mb_per_student"] = _stats([r["after"]["mb"] for r in runs if r])
+            report["kernel_cpu_s"] = _stats([r["after"]["kernel_cpu_s"] for r in runs if r])
             report["load_after"] = _loadavg()
         sampler.stop()
         report["peak_mb_per_student"] = _stats([sampler.peak.get(u.name, 0.0) for u in users])
@@ -240,6 +248,20 @@ def _stats(values: list[float]) -> dict:
             "n": len(values)}
 
 
+def _kernel_cpu_s(state: Path, name: str) -> float:
+    """CPU seconds (user + system) of ``name``'s kernels so far: load-independent lesson cost."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid, user in hub.hub_processes(state).items():
+        try:
+            if user != name or b"ipykernel" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def _available_mb() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -264,6 +286,8 @@ def format_report(r: dict) -> str:
         f"hub up in {r['hub_start_s']:.0f} s; all logged in in {r['login_all_s']:.1f} s",
         f"all servers ready: {r['all_ready_s']:.0f} s (each: median {r['ready_s']['median']:.0f} s, "
         f"max {r['ready_s']['max']:.0f} s)",
+        f"kernel CPU per lesson run: alone {r['kernel_cpu_alone_s']:.0f} s, at once median "
+        f"{r['kernel_cpu_s']['median']:.0f} s",
         f"lesson alone: {a:.0f} s; all at once: median {c['median']:.0f} s, max {c['max']:.0f} s per student "
         f"({c['median'] / a:.1f}x the lone run); all done after {r['all_ran_s']:.0f} s",
         f"memory (PSS) per student: idle median {r['idle_mb_per_student']['median']:.0f} MB; "
