@@ -202,6 +202,12 @@ def ensure_proxy(hub_dir: Path = HUB_DIR, *, quiet: bool = False) -> Path:
 # ----------------------------------------------------------------------------- processes
 
 
+def _default_sigint() -> None:
+    """In the hub's process: SIGINT back to its default. A shell's background job inherits SIGINT
+    ignored; JupyterHub stops its culler with SIGINT, and a culler ignoring it costs ~30 s."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def hub_command(config: Path) -> list[str]:
     return [sys.executable, "-m", "jupyterhub", "-f", str(config)]
 
@@ -212,7 +218,7 @@ def start_hub(s: HubSettings, *, log=None, timeout: float = 120) -> subprocess.P
     config = write_config(s)
     env = dict(os.environ, **{STATE_ENV: str(Path(s.state))})
     proc = subprocess.Popen(hub_command(config), cwd=s.state, env=env, stdout=log or subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_default_sigint)
     url, deadline = f"http://127.0.0.1:{s.port}/hub/api/", time.monotonic() + timeout
     while True:
         try:
@@ -459,10 +465,22 @@ def main(argv=None) -> int:
           f"password {s.class_password}\n"
           f"    instructor (admin): {s.instructor} + the admin password in {s.state}/passwords.json\n"
           f"    state: {s.state}", file=sys.stderr)
-    os.environ[STATE_ENV] = str(s.state)
-    os.chdir(s.state)
-    cmd = hub_command(config)
-    os.execv(cmd[0], cmd)
+    # the hub in its own session: Ctrl-C (or SIGTERM) here becomes one SIGTERM to the hub, which
+    # stops every student's server, the culler and the proxy at once (a SIGINT made JupyterHub
+    # wait ~30 s on the culler); then nothing of this hub may be left running
+    env = dict(os.environ, **{STATE_ENV: str(s.state)})
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    proc = subprocess.Popen(hub_command(config), cwd=s.state, env=env, start_new_session=True,
+                            preexec_fn=_default_sigint)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        print("\n==> stopping the hub and every student's server", file=sys.stderr)
+        leftover = stop_hub(proc, s.state)
+        if leftover:
+            print(f"had to kill {len(leftover)} leftover process(es): {leftover}", file=sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":
