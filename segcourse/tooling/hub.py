@@ -466,8 +466,8 @@ def main(argv=None) -> int:
           f"    instructor (admin): {s.instructor} + the admin password in {s.state}/passwords.json\n"
           f"    state: {s.state}", file=sys.stderr)
     # the hub in its own session: Ctrl-C (or SIGTERM) here becomes one SIGTERM to the hub, which
-    # stops every student's server, the culler and the proxy at once (a SIGINT made JupyterHub
-    # wait ~30 s on the culler); then nothing of this hub may be left running
+    # stops every student's server, the culler and the proxy (a few seconds); stop_hub then checks
+    # that nothing of this hub is left running
     env = dict(os.environ, **{STATE_ENV: str(s.state)})
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
