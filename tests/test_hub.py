@@ -146,6 +146,9 @@ def test_two_students_isolated_and_nothing_lost(classroom):
     teacher = hub.login(url, INSTRUCTOR, s.admin_password)
     assert teacher.request("GET", "/hub/api/users").status_code == 200  # admin
     assert ada.request("GET", "/hub/api/users").status_code == 403
+    services = teacher.request("GET", "/hub/api/services").json()
+    culler_pid = services["idle-culler"]["pid"]
+    assert culler_pid in hub.hub_processes(s.state)  # the idle culler runs, as a hub service
 
     for student in (ada, bo):
         assert student.start_server() in (201, 202)
