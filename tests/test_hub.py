@@ -134,6 +134,7 @@ def _cell(text: str, cell_id: str) -> dict:
     return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": text}
 
 
+@pytest.mark.slow
 def test_two_students_isolated_and_nothing_lost(classroom):
     t0 = time.monotonic()
     s, box, course, log = classroom
