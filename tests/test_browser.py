@@ -469,3 +469,31 @@ def test_static_slides_offline(browser, tmp_path):
     assert any("reveal.js" in f for f in files)
     errors = [e for e in console.course_errors() if not any(n in e for n in STATIC_DECK_NOISE)]
     assert not errors, "console errors in the static deck:\n" + "\n".join(errors)
+
+
+def _solution_lines(prefix: str) -> list[str]:
+    """The distinctive lines (30+ characters, not a ``def`` line) of every solution of one lesson."""
+    import segcourse as sc
+    from segcourse.exercises import EXERCISES
+    lines = []
+    for key in EXERCISES:
+        if key.startswith(prefix + "."):
+            lines += [ln.strip() for ln in sc.solution(key).splitlines()
+                      if len(ln.strip()) >= 30 and not ln.strip().startswith("def ")]
+    return lines
+
+
+@pytest.mark.parametrize("notebook", [p for p in _lesson_notebooks() if p.name[:2] <= "04"],
+                         ids=lambda p: p.stem)
+def test_fresh_lesson_shows_no_pass_and_no_solution(lab, page, notebook):
+    """Lessons 00-04 opened as a new student opens them, nothing run: no "[PASSED]" and no line of
+    any of the lesson's solutions anywhere on the page (solutions open only on request)."""
+    _open_notebook(page, lab, notebook.name)
+    text = page.locator(".jp-NotebookPanel .jp-Notebook").first.inner_text()
+    assert "[NOT YET]" in text, "the stored check outputs show the not-attempted state"
+    assert "[PASSED]" not in text
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    stubs = {ln.strip() for c in nb["cells"] if c["cell_type"] == "code" and "NotImplementedError" in "".join(c["source"])
+             for ln in "".join(c["source"]).splitlines()}           # the scaffold a stub gives the student
+    shown = [ln for ln in _solution_lines(notebook.name[:2]) if ln in text and ln not in stubs]
+    assert not shown, f"{notebook.name}: solution lines visible before anything is run: {shown[:3]}"
