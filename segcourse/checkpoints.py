@@ -26,6 +26,7 @@ from .data.scene_dataset import load_scenes, render_scenes
 from .data.scenes import CLASSES
 from .metrics import confusion_matrix, mean_iou
 from .models.fcn import FCN
+from .models.gcn import LargeKernelNet
 from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
 from .models.tiny_fcn import TinyFCN
 from .ops.labels import block_targets
@@ -33,7 +34,8 @@ from .seed import seed_everything
 from .train import predict, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
-           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set"]
+           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "LK_NETS",
+           "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -102,6 +104,55 @@ def _train_fcn(model: nn.Module, progress: bool = True) -> dict:
             "seconds": hist["seconds"], "val_miou": _val_miou(model)}
 
 
+#: Lesson 08's study of Large Kernel Matters (arXiv:1703.02719) at course scale: each
+#: :class:`LargeKernelNet` trains LK_EPOCHS epochs of LK_BATCH scenes over ``fcn_training_set`` (2560
+#: scenes; 640 steps, lesson 07's budget), Adam 3e-3 one-cycle, the same seeded data order and flips
+#: for every net (fit's ``seed``), weights drawn after ``seed_everything(seed)``. The study
+#: (``python -m segcourse.tooling.large_kernel_study``) runs every net at seeds 0 and 1; the shipped
+#: checkpoints are seed-0 runs, in half precision.
+LK_BATCH = 8
+LK_EPOCHS = 2
+#: The study's validation set: the 80 shipped val scenes and LK_VAL_EXTRA more from dataset seed
+#: LK_VAL_SEED (no training set uses it; lesson 07's study uses the same 480 scenes).
+LK_VAL_EXTRA = 400
+LK_VAL_SEED = 7
+#: name -> LargeKernelNet keyword arguments (the shipped ones and the study's other nets).
+LK_NETS = {"lk_base": {"head": "conv", "k": 1}, "lk_gcn3": {"head": "gcn", "k": 3},
+           "lk_gcn7": {"head": "gcn", "k": 7}, "lk_gcn11": {"head": "gcn", "k": 11},
+           "lk_gcn15": {"head": "gcn", "k": 15}, "lk_conv7": {"head": "conv", "k": 7},
+           "lk_conv15": {"head": "conv", "k": 15}, "lk_stack15": {"head": "stack", "k": 15},
+           "lk_gcn15_br": {"head": "gcn", "k": 15, "br": True}}
+
+
+def build_large_kernel_net(name: str) -> nn.Module:
+    """The study's net ``name`` (a key of :data:`LK_NETS`), weights from torch's global generator."""
+    return LargeKernelNet(num_classes=len(CLASSES), **LK_NETS[check_choice(name, "name", tuple(LK_NETS))])
+
+
+def train_large_kernel(model: nn.Module, seed: int = 0, progress: bool = True, desc: str = "large kernel") -> dict:
+    """Lesson 08's recipe: train ``model`` in place, LK_EPOCHS epochs of ``fcn_training_set`` with data order ``seed``."""
+    images, masks = fcn_training_set()
+    hist = train_segmentation(model, images, masks, epochs=LK_EPOCHS, batch_size=LK_BATCH, lr=3e-3,
+                              seed=seed, progress=progress, desc=desc)
+    return {"epochs": LK_EPOCHS, "train_scenes": int(images.shape[0]), "batch_size": LK_BATCH,
+            "steps": hist["steps"], "final_loss": hist["loss"][-1], "seconds": hist["seconds"],
+            "seconds_per_step": hist["seconds"] / hist["steps"], "seed": seed}
+
+
+@functools.lru_cache(maxsize=1)
+def large_kernel_val_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The study's 480 val scenes: images (480, 3, 128, 128), masks (480, 128, 128); do not modify."""
+    images, masks = load_scenes("val")
+    extra_images, extra_masks = render_scenes(LK_VAL_EXTRA, seed=LK_VAL_SEED)
+    return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
+
+
+def _lk_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
+    return CheckpointSpec(lambda: build_large_kernel_net(name),
+                          lambda model, progress: train_large_kernel(model, 0, progress, name),
+                          description, ("08",), "val_miou", promise, half=True)
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -114,6 +165,7 @@ class CheckpointSpec:
     lessons: tuple
     metric: str
     promise: float
+    half: bool = False    # shipped in half precision (floating tensors), loaded back as float32
 
 
 CHECKPOINTS: dict[str, CheckpointSpec] = {
@@ -132,6 +184,10 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "fcn8s": CheckpointSpec(
         lambda: FCN("8s", num_classes=len(CLASSES)), _train_fcn,
         "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
+    "lk_gcn15": _lk_spec("lk_gcn15", 0.0, "Large Kernel Matters framework (output stride 8) with a GCN head, k = 15"),
+    "lk_gcn15_br": _lk_spec("lk_gcn15_br", 0.0, "the same with Boundary Refinement on the scores"),
+    "lk_conv15": _lk_spec("lk_conv15", 0.0, "the same framework with one 15 x 15 convolution as head"),
+    "lk_stack15": _lk_spec("lk_stack15", 0.0, "the same framework with seven linear 3 x 3 convolutions as head"),
 }
 
 
@@ -143,11 +199,13 @@ def checkpoint_path(name: str) -> Path:
     return data_dir() / "checkpoints" / f"{name}.pt"
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None) -> Path:
-    """Save ``model``'s weights and a metadata dict of plain numbers and strings."""
+def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
+    """Save ``model``'s weights and a metadata dict of plain numbers and strings; ``half`` stores
+    floating tensors as float16 (``load_state_dict`` copies them back into float32 parameters)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().clone().contiguous()
+             for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "meta": dict(meta or {})}, path)
     return path
 
@@ -184,7 +242,7 @@ def train_checkpoint(name: str, progress: bool = True) -> nn.Module:
 def retrain(name: str, progress: bool = True) -> Path:
     """Train checkpoint ``name`` from its seed and overwrite the shipped file."""
     model = train_checkpoint(name, progress)
-    return save_checkpoint(model, checkpoint_path(name), model.meta)
+    return save_checkpoint(model, checkpoint_path(name), model.meta, half=CHECKPOINTS[name].half)
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,8 @@ from .._validate import as_tensor, check_choice, check_float, check_int
 from ..ops.receptive_field import receptive_fields
 from .common import SmallBackbone, Segmenter, classifier_head, conv_stage, feature_costs, kaiming_, upsample_to
 
-__all__ = ["GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs"]
+__all__ = ["GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "HEADS", "large_kernel_head",
+           "LargeKernelNet", "score_erf"]
 
 
 class GCN(nn.Module):
@@ -136,3 +137,87 @@ class GCNNet(Segmenter):
         for s, br in zip(reversed(scores[:3]), self.fuse_br):          # 16, 8, 4
             y = br(upsample_to(y, s.shape[-2:]) + s)
         return upsample_to(self.final_br(y), x.shape[-2:])
+
+
+#: The heads of :class:`LargeKernelNet` (the paper's Tables 1-3): a GCN block, one k x k convolution,
+#: a stack of (k - 1) / 2 linear 3 x 3 convolutions with the same field.
+HEADS = ("gcn", "conv", "stack")
+
+
+def large_kernel_head(head: str, in_channels: int, num_classes: int, k: int, stack_width: int | None = None) -> nn.Module:
+    """One way to map features to class scores with a k x k field (no non-linearity inside, as GCN):
+    ``"gcn"`` :class:`GCN`; ``"conv"`` one k x k convolution; ``"stack"`` (k - 1) / 2 3 x 3
+    convolutions in -> ``stack_width`` (default num_classes) -> ... -> num_classes (k = 1: a 1 x 1
+    convolution, the paper's baseline)."""
+    check_choice(head, "head", HEADS)
+    cin = check_int(in_channels, "in_channels", min_value=1)
+    nc = check_int(num_classes, "num_classes", min_value=1)
+    k = check_int(k, "k", min_value=1)
+    if k % 2 == 0:
+        raise ValueError(f"k: expected an odd kernel size (SAME padding), got {k}")
+    if head == "gcn":
+        return GCN(cin, nc, k)
+    if head == "conv" or k == 1:
+        return nn.Conv2d(cin, nc, k, padding=k // 2)
+    n3 = (k - 1) // 2
+    w = nc if stack_width is None else check_int(stack_width, "stack_width", min_value=1)
+    chans = [cin] + [w] * (n3 - 1) + [nc]
+    return nn.Sequential(*[nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans[:-1], chans[1:])])
+
+
+class LargeKernelNet(Segmenter):
+    """The paper's framework for its kernel-size experiments (Peng et al., Fig. 3 and Tables 1-3), at
+    course scale: the shared backbone at output stride 8 (a 16 x 16 map of 64 channels for a 128 x 128
+    scene: the ratio of the paper's 16 x 16 res-5 map for 512 x 512 inputs), then a head with a k x k
+    field straight to class scores (:func:`large_kernel_head`), optionally a
+    :class:`BoundaryRefinement` on the scores, and bilinear x 8 to full size."""
+
+    def __init__(self, head: str = "gcn", k: int = 15, br: bool = False, num_classes: int = 6,
+                 widths=(16, 24, 32, 48, 64), stack_width: int | None = None):
+        super().__init__()
+        nc = check_int(num_classes, "num_classes", min_value=2)
+        if not isinstance(br, bool):
+            raise TypeError(f"br: expected a bool, got {type(br).__name__}")
+        self.backbone = SmallBackbone(widths, output_stride=8)
+        self.head_name, self.k = check_choice(head, "head", HEADS), check_int(k, "k", min_value=1)
+        self.head = large_kernel_head(head, self.backbone.widths[-1], nc, k, stack_width)
+        self.br = BoundaryRefinement(nc) if br else nn.Identity()
+
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """Class scores at stride 8 (before the upsampling)."""
+        return self.br(self.head(self.backbone(images)[-1]))
+
+    def _forward(self, x):
+        return upsample_to(self.scores(x), x.shape[-2:])
+
+
+def score_erf(model: LargeKernelNet, images, unit=None) -> dict:
+    """Effective receptive field (Luo et al., arXiv:1701.04128; lesson 01's gradient method) of one
+    score unit of a :class:`LargeKernelNet`: |d (sum over classes of the stride-8 scores at ``unit``) / d x|,
+    averaged over the images, for x = the input image (summed over RGB) and x = the backbone's
+    last feature map (summed over channels: how far the *head* reaches on its 16 x 16 map).
+
+    images: (N, 3, H, W) float; unit: (row, col) on the stride-8 score map (default its centre).
+    Returns {"input": (H, W) float64, "features": (h, w) float64, "unit": (row, col),
+    "centre": (y, x) of the unit in input pixels}. The model's BatchNorm runs in eval mode.
+    """
+    if not isinstance(model, LargeKernelNet):
+        raise TypeError(f"model: expected a LargeKernelNet, got {type(model).__name__}")
+    x = as_tensor(images, "images", shape=("N", 3, "H", "W"), kind="float").detach().clone()
+    if x.shape[2] % 32 or x.shape[3] % 32:
+        raise ValueError(f"images: expected shape (N, 3, H, W) with H and W multiples of 32, got {tuple(x.shape)}")
+    h, w = x.shape[2] // 8, x.shape[3] // 8
+    r, c = (h // 2, w // 2) if unit is None else unit
+    r, c = check_int(r, "unit[0]", min_value=0, max_value=h - 1), check_int(c, "unit[1]", min_value=0, max_value=w - 1)
+    was_training = model.training
+    model.eval()
+    try:
+        x.requires_grad_(True)
+        feats = model.backbone(x)[-1]
+        feats.retain_grad()
+        scores = model.br(model.head(feats))
+        scores[:, :, r, c].sum().backward()
+    finally:
+        model.train(was_training)
+    return {"input": x.grad.abs().sum(1).mean(0).double(), "features": feats.grad.abs().sum(1).mean(0).double(),
+            "unit": (r, c), "centre": (8 * r + 3.5, 8 * c + 3.5)}

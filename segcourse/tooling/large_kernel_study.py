@@ -1,0 +1,102 @@
+"""Lesson 08's study (Large Kernel Matters, arXiv:1703.02719, at course scale): train every net of
+``segcourse.checkpoints.LK_NETS`` with lesson 08's recipe at the given seeds, score each on the study's
+480 val scenes, and record the results.
+
+    python -m segcourse.tooling.large_kernel_study --runs lk_gcn15:0 lk_conv15:0 --work /tmp/lk
+    python -m segcourse.tooling.large_kernel_study --merge --work /tmp/lk   # -> data/results/large_kernels.json
+
+Each run writes ``<work>/<name>_s<seed>.json`` (and ``.pt``, half precision: a seed-0 ``.pt`` is
+what ``./course retrain <name>`` writes), so runs can go in parallel processes. Per run: mIoU, boundary
+F-score (tolerance 2 px) and pixel accuracy within 3 px of a class boundary, the head's parameters and
+multiply-accumulates, and the effective receptive field of the centre score unit (side of the centred
+square holding 90 % of the gradient mass, on the input and on the 16 x 16 feature map), averaged over
+the first ERF_IMAGES val scenes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._paths import data_dir
+from ..checkpoints import LK_NETS, build_large_kernel_net, large_kernel_val_set, save_checkpoint, train_large_kernel
+from ..data.scenes import CLASSES
+from ..metrics import band_accuracy, boundary_fscore, confusion_matrix, mean_iou
+from ..models.common import feature_costs
+from ..models.gcn import score_erf
+from ..ops.receptive_field import mass_square_side
+from ..seed import seed_everything
+from ..train import predict
+
+ERF_IMAGES = 32
+RESULTS = "large_kernels.json"
+
+
+def results_path() -> Path:
+    """``data/results/large_kernels.json``: the recorded study lesson 08 shows."""
+    return data_dir() / "results" / RESULTS
+
+
+def score(model, images, masks) -> dict:
+    """The study's scores of a trained net on (images, masks)."""
+    pred = predict(model, images)
+    erf = score_erf(model, images[:ERF_IMAGES])
+    fin, ffe = erf["input"].numpy(), erf["features"].numpy()
+    r, c = erf["unit"]
+    head = feature_costs(model.head, (1, model.backbone.widths[-1], 16, 16))
+    br = feature_costs(model.br, (1, len(CLASSES), 16, 16))
+    return {"miou": mean_iou(confusion_matrix(pred, masks, num_classes=len(CLASSES))),
+            "boundary_f": boundary_fscore(pred, masks, tolerance=2),
+            "band3_accuracy": band_accuracy(pred, masks, 3),
+            "head_params": head["params"] + br["params"], "head_macs": head["macs"] + br["macs"],
+            "params": sum(p.numel() for p in model.parameters()),
+            "erf90_input": mass_square_side(fin, *erf["centre"]), "erf90_features": mass_square_side(ffe, r, c)}
+
+
+def run(name: str, seed: int, work: Path) -> dict:
+    torch.set_num_threads(1)
+    seed_everything(seed)
+    model = build_large_kernel_net(name)
+    meta = train_large_kernel(model, seed, progress=False, desc=name)
+    images, masks = large_kernel_val_set()
+    t = time.perf_counter()
+    out = {"name": name, "seed": seed, **LK_NETS[name], **meta, **score(model, images, masks)}
+    out["eval_seconds"] = time.perf_counter() - t
+    work.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, work / f"{name}_s{seed}.pt", meta, half=True)
+    (work / f"{name}_s{seed}.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def merge(work: Path) -> Path:
+    runs = [json.loads(p.read_text()) for p in sorted(work.glob("*_s*.json"))]
+    path = results_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"val_scenes": int(large_kernel_val_set()[0].shape[0]), "erf_images": ERF_IMAGES,
+                                "runs": runs}, indent=1))
+    return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m segcourse.tooling.large_kernel_study", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="*", default=[], help="NAME:SEED pairs (NAME a key of LK_NETS)")
+    p.add_argument("--work", default="/tmp/large_kernel_study")
+    p.add_argument("--merge", action="store_true", help=f"collect the runs into data/results/{RESULTS}")
+    a = p.parse_args(argv)
+    work = Path(a.work)
+    for spec in a.runs:
+        name, seed = spec.split(":")
+        out = run(name, int(seed), work)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}), flush=True)
+    if a.merge:
+        print("wrote", merge(work))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
