@@ -16,7 +16,7 @@ from .._validate import as_array, check_float
 from .base import get_axes, to_rgb
 
 __all__ = ["footprint_rgba", "footprint_overlay", "draw_sampling_footprint", "set_box", "draw_valid_taps", "draw_aspp_taps",
-           "draw_gcn_impulse"]
+           "draw_gcn_impulse", "draw_kernel_footprints", "update_kernel_footprints"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -202,3 +202,79 @@ def draw_gcn_impulse(kernel, ax=None, title: str | None = None) -> dict:
         import matplotlib.pyplot as plt
         plt.show()
     return {"image": im}
+
+
+def _square(ax, side: float, n: int, **style):
+    from matplotlib.patches import Rectangle
+    c = (n - 1) / 2
+    return ax.add_patch(Rectangle((c - side / 2, c - side / 2), side, side, fill=False, **style))
+
+
+def _set_square(rect, side: float, n: int) -> None:
+    c = (n - 1) / 2
+    rect.set_bounds(c - side / 2, c - side / 2, side, side)
+
+
+def draw_kernel_footprints(frame: dict, axes=None) -> dict:
+    """Lesson 08's kernel explorer picture from a ``segcourse.models.gcn.kernel_footprints`` frame, on
+    four axes: a random GCN's equivalent k x k kernel and a random stack of 3 x 3 convolutions' (blue
+    negative, red positive), then the expected |weight| of each (0 to 1, white box: the k x k field;
+    cyan dashed: the centred square with 90 % of it). Returns {"images": 4 AxesImage, "fields": 4
+    rectangles, "erf": 2 rectangles (on the expected maps), "titles": 4 Text}."""
+    if not isinstance(frame, dict) or "gcn_rms" not in frame:
+        raise TypeError("frame: expected a dict from kernel_footprints")
+    own = axes is None
+    if own:
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, 4, figsize=(10, 2.9), layout="constrained")
+    if len(axes) != 4:
+        raise ValueError(f"axes: expected 4 axes, got {len(axes)}")
+    n = frame["gcn"].shape[0]
+    out = {"images": [], "fields": [], "erf": [], "titles": []}
+    for ax, key in zip(axes, ("gcn", "stack", "gcn_rms", "stack_rms")):
+        x = frame[key]
+        if key.endswith("rms"):
+            im = ax.imshow(x, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            v = float(np.nanmax(np.abs(x))) or 1.0
+            im = ax.imshow(x, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+        ax.set_facecolor("0.85")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        out["images"].append(im)
+        out["fields"].append(_square(ax, frame["k"], n, edgecolor="black" if not key.endswith("rms") else "white",
+                                     lw=1.2))
+        if key.endswith("rms"):
+            out["erf"].append(_square(ax, frame[key.replace("rms", "erf90")], n, edgecolor="cyan", lw=1.5, ls="--"))
+        out["titles"].append(ax.set_title(_footprint_title(frame, key), fontsize=9))
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return out
+
+
+def _footprint_title(frame: dict, key: str) -> str:
+    k = frame["k"]
+    if key == "gcn":
+        return f"GCN, one draw: rank {frame['gcn_rank']}"
+    if key == "stack":
+        return f"{(k - 1) // 2} x (3x3), one draw: rank {frame['stack_rank']}"
+    name = "GCN" if key == "gcn_rms" else "3x3 stack"
+    side = frame[key.replace("rms", "erf90")]
+    return f"{name}, expected |w|: 90% in {side}x{side}"
+
+
+def update_kernel_footprints(artists: dict, frame: dict) -> None:
+    """Change :func:`draw_kernel_footprints`'s artists in place to show ``frame``."""
+    n = frame["gcn"].shape[0]
+    for i, key in enumerate(("gcn", "stack", "gcn_rms", "stack_rms")):
+        x = frame[key]
+        im = artists["images"][i]
+        im.set_data(x)
+        if not key.endswith("rms"):
+            v = float(np.nanmax(np.abs(x))) or 1.0
+            im.set_clim(-v, v)
+        _set_square(artists["fields"][i], frame["k"], n)
+        artists["titles"][i].set_text(_footprint_title(frame, key))
+    for rect, key in zip(artists["erf"], ("gcn_erf90", "stack_erf90")):
+        _set_square(rect, frame[key], n)

@@ -117,3 +117,14 @@ def test_roi_explorer_y_and_size_change(benchmark):
     # a y shift also recomputes the trace along x (65 boxes through both ops)
     benchmark.pedantic(_rounds(w, sl_y, [k / 16 for k in range(-12, 12)]), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def test_kernel_explorer_k_change(benchmark):
+    # the first slider (k), each value a new k: one random GCN and one random 3 x 3 stack (k up to
+    # 21), two exact expected maps, four images and six squares set in place, the redraw
+    import torch
+    torch.set_num_threads(2)
+    w = sc.kernel_explorer(k=15, mid=4)
+    k = w.controls[0]
+    benchmark.pedantic(_rounds(w, k, [17, 19, 21, 3, 5, 7, 9, 11, 13, 15]), rounds=30, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
