@@ -38,7 +38,7 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
                      large_kernel_head, score_erf, kernel_footprints, expected_energy)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
-from .draw import (draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, draw_kernel_footprints, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+from .draw import (draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, draw_kernel_footprints, draw_gcn_pipeline, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
                       receptive_field_explorer, footprint_explorer, crf_explorer, roi_explorer,
@@ -75,7 +75,7 @@ __all__ = [
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
     # pictures and widgets
-    "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "draw_kernel_footprints", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
     "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "crf_explorer", "roi_explorer", "kernel_explorer",
     # exercises

@@ -21,7 +21,7 @@ def kernel_explorer(k: int = 15, mid: int = 1, seed: int = 0):
     the same for a stack of (k - 1) / 2 linear 3 x 3 convolutions, and the expected |weight| of
     each over all random draws (90 % squares dashed)."""
     frame = kernel_footprints(k, mid, seed)         # validates the arguments
-    fig, axes = new_figure((10, 2.9), ncols=4)
+    fig, axes = new_figure((8.2, 2.3), ncols=4)
     art = draw_kernel_footprints(frame, axes)
     w = _widgets()
     slider = dict(continuous_update=False, layout=w.Layout(width="230px"), style={"description_width": "55px"})
@@ -35,7 +35,8 @@ def kernel_explorer(k: int = 15, mid: int = 1, seed: int = 0):
     def redraw(st):
         update_kernel_footprints(art, st)
         k, m = st["k"], st["mid"]
-        return (f"<code>k = {k}, {m} intermediate channel(s), one input and one output channel<br>"
+        return (f"<code>panels: a random GCN's k x k kernel | a random stack's | expected |weight| of each "
+                f"(white: the k x k field; cyan dashed: 90 % of it)<br>k = {k}, {m} intermediate channel(s), one input and one output channel<br>"
                 f"weights: GCN {st['gcn_params']} (4 k mid), {(k - 1) // 2} stacked 3x3 convs "
                 f"{st['stack_params']}, one {k}x{k} conv {st['conv_params']}<br>"
                 f"rank of the drawn kernel: GCN {st['gcn_rank']} (at most min(2 x mid, k) = {min(2 * m, k)}), "
