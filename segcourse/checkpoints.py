@@ -35,7 +35,8 @@ from .train import predict, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
            "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "LK_NETS",
-           "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set"]
+           "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
+           "train_head_on_features", "load_frozen_backbone"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -147,6 +148,56 @@ def large_kernel_val_set() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
 
 
+#: The k sweep on a frozen backbone: only the head of a LargeKernelNet trains, LK_PROBE_STEPS steps of
+#: LK_PROBE_BATCH scenes (the first LK_PROBE_STEPS x LK_PROBE_BATCH of ``fcn_training_set``, one pass,
+#: no flips), on the backbone of the shipped ``LK_PROBE_BACKBONE``.
+LK_PROBE_STEPS = 320
+LK_PROBE_BATCH = 8
+LK_PROBE_BACKBONE = "lk_gcn15"
+
+
+@torch.no_grad()
+def frozen_features(model: nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """The last backbone map of a LargeKernelNet for each image (eval mode): (N, C, H/8, W/8)."""
+    model.eval()
+    return torch.cat([model.backbone(images[i:i + batch_size])[-1] for i in range(0, len(images), batch_size)])
+
+
+def train_head_on_features(model: nn.Module, features: torch.Tensor, masks: torch.Tensor, seed: int = 0,
+                           progress: bool = True, desc: str = "head") -> dict:
+    """Train ``model.head`` (and ``model.br``) of a LargeKernelNet on frozen ``features`` (N, C, h, w)
+    against ``masks`` (N, H, W): one seeded pass, batch LK_PROBE_BATCH, Adam 3e-3 one-cycle."""
+    import torch.nn.functional as F
+    from .models.common import upsample_to
+    from .ops.labels import IGNORE_INDEX
+    from .train import fit
+    top = nn.Sequential(model.head, model.br)
+    hist = fit(top, features, masks, lambda x, y: F.cross_entropy(upsample_to(top(x), y.shape[-2:]), y,
+                                                               ignore_index=IGNORE_INDEX),
+               epochs=1, batch_size=LK_PROBE_BATCH, lr=3e-3, seed=seed, flip=False, progress=progress, desc=desc)
+    model.eval()
+    return {"steps": hist["steps"], "final_loss": hist["loss"][-1], "seconds": hist["seconds"], "seed": seed,
+            "backbone": LK_PROBE_BACKBONE}
+
+
+def load_frozen_backbone(model: nn.Module) -> nn.Module:
+    """Copy the shipped LK_PROBE_BACKBONE's backbone into ``model`` (a LargeKernelNet); returns it."""
+    model.backbone.load_state_dict(load_checkpoint(LK_PROBE_BACKBONE).backbone.state_dict())
+    return model
+
+
+def _train_probe(model: nn.Module, progress: bool = True, seed: int = 0) -> dict:
+    images, masks = fcn_training_set()
+    n = LK_PROBE_STEPS * LK_PROBE_BATCH
+    load_frozen_backbone(model)
+    return train_head_on_features(model, frozen_features(model, images[:n]), masks[:n], seed, progress)
+
+
+def _probe_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
+    return CheckpointSpec(lambda: build_large_kernel_net(name), _train_probe, description, ("08",), "val_miou",
+                          promise, half=True)
+
+
 def _lk_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
     return CheckpointSpec(lambda: build_large_kernel_net(name),
                           lambda model, progress: train_large_kernel(model, 0, progress, name),
@@ -186,8 +237,9 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
         "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
     "lk_gcn15": _lk_spec("lk_gcn15", 0.0, "Large Kernel Matters framework (output stride 8) with a GCN head, k = 15"),
     "lk_gcn15_br": _lk_spec("lk_gcn15_br", 0.0, "the same with Boundary Refinement on the scores"),
-    "lk_conv15": _lk_spec("lk_conv15", 0.0, "the same framework with one 15 x 15 convolution as head"),
-    "lk_stack15": _lk_spec("lk_stack15", 0.0, "the same framework with seven linear 3 x 3 convolutions as head"),
+    "lk_head_gcn15": _probe_spec("lk_gcn15", 0.0, "a GCN head (k = 15) trained on lk_gcn15's frozen backbone"),
+    "lk_head_conv15": _probe_spec("lk_conv15", 0.0, "a 15 x 15 conv head trained on lk_gcn15's frozen backbone"),
+    "lk_head_stack15": _probe_spec("lk_stack15", 0.0, "seven linear 3 x 3 convs as head, on lk_gcn15's frozen backbone"),
 }
 
 

@@ -185,3 +185,18 @@ def test_lesson08_exercises():
         assert not r and hint in repr(r)
     for case in stack_params_cases():
         assert str(case.expected) not in repr(sc.check("08.stack_params", lambda a, b, k: 1))
+
+
+def test_train_head_on_features_trains_only_the_head():
+    from segcourse.checkpoints import frozen_features, train_head_on_features
+    torch.manual_seed(0)
+    net = sc.LargeKernelNet("gcn", 7)
+    images, masks = torch.rand(16, 3, 64, 64), torch.randint(0, 6, (16, 64, 64))
+    backbone = {k: v.clone() for k, v in net.backbone.state_dict().items()}
+    head = {k: v.clone() for k, v in net.head.state_dict().items()}
+    feats = frozen_features(net, images, batch_size=5)
+    assert feats.shape == (16, 64, 8, 8) and not feats.requires_grad
+    meta = train_head_on_features(net, feats, masks, seed=0, progress=False)
+    assert meta["steps"] == 2
+    assert all(torch.equal(v, net.backbone.state_dict()[k]) for k, v in backbone.items())
+    assert any(not torch.equal(v, net.head.state_dict()[k]) for k, v in head.items())

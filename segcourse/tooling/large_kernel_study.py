@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from .._paths import data_dir
-from ..checkpoints import LK_NETS, build_large_kernel_net, large_kernel_val_set, save_checkpoint, train_large_kernel
+from ..checkpoints import LK_NETS, LK_PROBE_BATCH, LK_PROBE_STEPS, build_large_kernel_net, large_kernel_val_set, save_checkpoint, train_large_kernel
 from ..data.scenes import CLASSES
 from ..metrics import band_accuracy, boundary_fscore, confusion_matrix, mean_iou
-from ..models.common import feature_costs
+from ..models.common import feature_costs, upsample_to
 from ..models.gcn import score_erf
 from ..ops.receptive_field import mass_square_side
 from ..seed import seed_everything
@@ -85,7 +85,7 @@ def merge(work: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"val_scenes": int(large_kernel_val_set()[0].shape[0]), "erf_images": ERF_IMAGES,
                                 "runs": runs,
-                                "probe": {"steps": PROBE_STEPS, "batch_size": PROBE_BATCH, "runs": probes}}, indent=1))
+                                "probe": {"steps": LK_PROBE_STEPS, "batch_size": LK_PROBE_BATCH, "runs": probes}}, indent=1))
     return path
 
 
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         out = run(name, int(seed), work)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}), flush=True)
     for path in a.probe:
-        rows = probe(Path(path))
+        rows = probe(Path(path), work=work)
         work.mkdir(parents=True, exist_ok=True)
         (work / f"probe_{Path(path).stem}.json").write_text(json.dumps(rows, indent=1))
     if a.merge:
@@ -111,58 +111,55 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 # -- the k sweep on frozen features ------------------------------------------------------------------
 #: Heads of the probe: (head, k) pairs trained on the frozen 16 x 16 feature maps of a trained net.
-PROBE_HEADS = [("conv", 1)] + [("gcn", k) for k in (3, 7, 11, 15)] + [("conv", k) for k in (3, 7, 11, 15)] + \
+PROBE_HEADS = [("conv", 1)] + [("gcn", k) for k in (3, 7, 11, 15)] + [("conv", k) for k in (7, 15)] + \
               [("stack", k) for k in (7, 15)]
-PROBE_STEPS = 640
-PROBE_BATCH = 8
 
 
-@torch.no_grad()
-def _features(model, images, batch_size: int = 32) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model.backbone(images[i:i + batch_size])[-1] for i in range(0, len(images), batch_size)])
-
-
-def probe(backbone_from: Path, seeds=(0, 1), heads=PROBE_HEADS) -> list:
-    """Train only a head (``large_kernel_head``) on the frozen backbone of the net saved at
-    ``backbone_from`` (a study ``.pt``), PROBE_STEPS steps of PROBE_BATCH scenes of
-    ``fcn_training_set``, Adam 3e-3 one-cycle, seeded data order and head init; score val mIoU."""
-    from ..checkpoints import fcn_training_set
-    from ..models.gcn import large_kernel_head
-    from ..models.common import upsample_to
-    from ..train import fit
-    import torch.nn.functional as F
+def probe(backbone_from: Path, seeds=(0, 1), heads=PROBE_HEADS, work: Path | None = None) -> list:
+    """Train only the head of each LargeKernelNet in ``heads`` on the frozen backbone of the net saved
+    at ``backbone_from`` (a study ``.pt``), with ``segcourse.checkpoints.train_head_on_features`` (the
+    recipe of the shipped ``lk_head_*`` nets); seeds set head init and data order. Scores: val mIoU and
+    the head's effective field on the 16 x 16 map (centre unit, ERF_IMAGES val scenes). With ``work``,
+    seed-0 nets are saved there as ``head_<backbone>_<head><k>.pt`` (half precision)."""
+    from ..checkpoints import LK_PROBE_BATCH, LK_PROBE_STEPS, fcn_training_set, frozen_features, train_head_on_features
+    from ..models.gcn import LargeKernelNet
     torch.set_num_threads(1)
     blob = torch.load(backbone_from, map_location="cpu", weights_only=True)
     name = Path(backbone_from).stem.rsplit("_s", 1)[0]
     net = build_large_kernel_net(name)
     net.load_state_dict(blob["state_dict"])
     images, masks = fcn_training_set()
-    n = PROBE_STEPS * PROBE_BATCH
-    feats = _features(net, images[:n])
+    n = LK_PROBE_STEPS * LK_PROBE_BATCH
+    feats = frozen_features(net, images[:n])
     vi, vm = large_kernel_val_set()
-    vfeats = _features(net, vi)
+    vfeats = frozen_features(net, vi)
     out = []
     for seed in seeds:
         for head_name, k in heads:
             seed_everything(seed)
-            head = large_kernel_head(head_name, feats.shape[1], len(CLASSES), k)
-            hist = fit(head, feats, masks[:n], lambda x, y: F.cross_entropy(upsample_to(head(x), y.shape[-2:]), y,
-                                                                           ignore_index=IGNORE_INDEX),
-                       epochs=1, batch_size=PROBE_BATCH, lr=3e-3, seed=seed, flip=False, progress=False)
+            model = LargeKernelNet(head_name, k, num_classes=len(CLASSES))
+            model.backbone.load_state_dict(net.backbone.state_dict())
+            meta = train_head_on_features(model, feats, masks[:n], seed, progress=False)
             with torch.no_grad():
-                pred = torch.cat([upsample_to(head(vfeats[i:i + 64]), vm.shape[-2:]).argmax(1)
+                pred = torch.cat([upsample_to(model.br(model.head(vfeats[i:i + 64])), vm.shape[-2:]).argmax(1)
                                   for i in range(0, len(vfeats), 64)])
+            f = vfeats[:ERF_IMAGES].clone().requires_grad_(True)
+            model.head(f)[:, :, 8, 8].sum().backward()
+            erf = f.grad.abs().sum(1).mean(0).double().numpy()
             r = {"backbone": name, "seed": seed, "head": head_name, "k": k,
-                 "head_params": sum(p.numel() for p in head.parameters()),
+                 "erf90_features": mass_square_side(erf, 8, 8),
+                 "head_params": sum(p.numel() for p in model.head.parameters()),
                  "miou": mean_iou(confusion_matrix(pred, vm, num_classes=len(CLASSES))),
-                 "seconds": hist["seconds"]}
+                 "seconds": meta["seconds"]}
             out.append(r)
             print(json.dumps(r), flush=True)
+            if work is not None and seed == 0:
+                save_checkpoint(model, Path(work) / f"head_{name}_{head_name}{k}.pt", meta, half=True)
     return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
