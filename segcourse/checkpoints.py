@@ -237,9 +237,6 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
         "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
     "lk_gcn15": _lk_spec("lk_gcn15", 0.0, "Large Kernel Matters framework (output stride 8) with a GCN head, k = 15"),
     "lk_gcn15_br": _lk_spec("lk_gcn15_br", 0.0, "the same with Boundary Refinement on the scores"),
-    "lk_head_gcn15": _probe_spec("lk_gcn15", 0.0, "a GCN head (k = 15) trained on lk_gcn15's frozen backbone"),
-    "lk_head_conv15": _probe_spec("lk_conv15", 0.0, "a 15 x 15 conv head trained on lk_gcn15's frozen backbone"),
-    "lk_head_stack15": _probe_spec("lk_stack15", 0.0, "seven linear 3 x 3 convs as head, on lk_gcn15's frozen backbone"),
 }
 
 

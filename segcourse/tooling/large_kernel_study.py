@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="/tmp/large_kernel_study")
     p.add_argument("--merge", action="store_true", help=f"collect the runs into data/results/{RESULTS}")
     p.add_argument("--probe", nargs="*", default=[], help="study .pt files whose frozen backbone the probe heads train on")
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="the probe's seeds")
     a = p.parse_args(argv)
     work = Path(a.work)
     for spec in a.runs:
@@ -103,9 +104,9 @@ def main(argv=None) -> int:
         out = run(name, int(seed), work)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}), flush=True)
     for path in a.probe:
-        rows = probe(Path(path), work=work)
         work.mkdir(parents=True, exist_ok=True)
-        (work / f"probe_{Path(path).stem}.json").write_text(json.dumps(rows, indent=1))
+        tag = "_".join(map(str, a.seeds))
+        probe(Path(path), seeds=a.seeds, work=work, out_file=work / f"probe_{Path(path).stem}_seeds{tag}.json")
     if a.merge:
         print("wrote", merge(work))
     return 0
@@ -114,11 +115,11 @@ def main(argv=None) -> int:
 
 # -- the k sweep on frozen features ------------------------------------------------------------------
 #: Heads of the probe: (head, k) pairs trained on the frozen 16 x 16 feature maps of a trained net.
-PROBE_HEADS = [("conv", 1)] + [("gcn", k) for k in (3, 7, 11, 15)] + [("conv", k) for k in (7, 15)] + \
-              [("stack", k) for k in (7, 15)]
+PROBE_HEADS = [("gcn", 15), ("conv", 15), ("stack", 15), ("conv", 1), ("gcn", 3), ("gcn", 7), ("gcn", 11),
+               ("conv", 7), ("stack", 7)]
 
 
-def probe(backbone_from: Path, seeds=(0, 1), heads=PROBE_HEADS, work: Path | None = None) -> list:
+def probe(backbone_from: Path, seeds=(0, 1), heads=PROBE_HEADS, work: Path | None = None, out_file: Path | None = None) -> list:
     """Train only the head of each LargeKernelNet in ``heads`` on the frozen backbone of the net saved
     at ``backbone_from`` (a study ``.pt``), with ``segcourse.checkpoints.train_head_on_features`` (the
     recipe of the shipped ``lk_head_*`` nets); seeds set head init and data order. Scores: val mIoU and
@@ -156,6 +157,8 @@ def probe(backbone_from: Path, seeds=(0, 1), heads=PROBE_HEADS, work: Path | Non
                  "seconds": meta["seconds"]}
             out.append(r)
             print(json.dumps(r), flush=True)
+            if out_file is not None:                      # after every head: a partial sweep is still a record
+                Path(out_file).write_text(json.dumps(out, indent=1))
             if work is not None and seed == 0:
                 save_checkpoint(model, Path(work) / f"head_{name}_{head_name}{k}.pt", meta, half=True)
     return out
