@@ -37,8 +37,6 @@
 # our scenes.
 
 # %% slideshow={"slide_type": "skip"}
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -303,12 +301,8 @@ print(f"GCNNet on 128 x 128: {costs['params']:,} parameters, {costs['macs'] / 1e
 # Heads: GCN; one $k\times k$ convolution; $(k-1)/2$ linear 3×3 convolutions; $k=1$ is the paper's
 # baseline (a 1×1 convolution); optionally BR on the scores.
 #
-# **Protocol.** Every net trains with one recipe (`train_large_kernel` in `segcourse/checkpoints.py`:
-# 640 steps of 8 scenes, two epochs of the 2,560 training scenes, Adam 3e-3 with a one-cycle schedule,
-# the same seeded data order and flips), equal iterations, seed 0. Scores on 480 val scenes (the 80 shipped
-# and 400 rendered from a dataset seed no training set uses). The recorded results come from
-# `python -m segcourse.tooling.large_kernel_study` (file `data/results/large_kernels.json`). A short
-# live run of the recipe's loop on 64 scenes (the full recipe is `./course retrain lk_gcn15`):
+# A short live run of the training loop the course's recipe (`train_large_kernel` in
+# `segcourse/checkpoints.py`) uses, on 64 scenes:
 
 # %% slideshow={"slide_type": null} tags=["nbval-ignore-output"]
 train_images, train_masks = sc.load_scenes("train")
@@ -319,36 +313,15 @@ hist = sc.train_segmentation(live, train_images[:64], train_masks[:64], epochs=1
 print(f"{hist['steps']} steps in {hist['seconds']:.1f} s ({hist['seconds'] / hist['steps']:.2f} s/step "
       f"on this machine, under whatever load it has); loss {hist['loss'][-1]:.2f}")
 
-# %% slideshow={"slide_type": "subslide"}
-study = json.loads((sc.data_dir() / "results" / "large_kernels.json").read_text())
-runs = study["runs"]
-
-
-def label(r):
-    return f"{r['head']} k={r['k']}" + (" + BR" if r.get("br") else "")
-
-
-print(f"{len(runs)} nets trained with the recipe, scored on {study['val_scenes']} val scenes "
-      f"(effective fields over {study['erf_images']} of them)")
-for r in sorted(runs, key=lambda r: (r["head"], r["k"], r.get("br", False), r["seed"])):
-    print(f"{label(r):14s} seed {r['seed']}: head {r['head_params']:,} params, {r['head_macs'] / 1e6:.2f} MMACs | "
-          f"mIoU {r['miou']:.3f} | boundary F {r['boundary_f']:.3f} | accuracy within 3 px of a boundary "
-          f"{r['band3_accuracy']:.3f} | 90 % ERF square: input {r['erf90_input']} px, 16 x 16 map "
-          f"{r['erf90_features']} | {r['seconds_per_step']:.2f} s/step on the shared machine")
-
-# %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the seconds per step are what this shared machine delivered while the study ran;
-# on an idle laptop core the same step takes a fraction of that.
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Does the large kernel's effective receptive field grow?
 #
 # Lesson 01's gradient method (Luo et al., arXiv:1701.04128): for the centre score unit $u$ of the
 # 16×16 map, $|\partial (\sum_c s_c[u]) / \partial x|$ averaged over 16 val scenes, with $x$ the
 # input image (top) and $x$ the backbone's 16×16 feature map, i.e. how far the *head* reaches
-# (bottom). Cyan squares: the centred square holding 90 % of the mass. First at initialisation: one
-# random backbone (the same weights for all three) with a GCN, a 15×15 convolution and seven 3×3
-# convolutions as heads, all with a 15×15 field; then the trained GCN net.
+# (bottom). Cyan squares: the centred square holding 90 % of the mass. At initialisation: one random
+# backbone (the same weights for all three) with a GCN, a 15×15 convolution and seven 3×3
+# convolutions as heads, all with a 15×15 field.
 
 # %% slideshow={"slide_type": null}
 val_images, val_masks = sc.load_scenes("val")
@@ -357,9 +330,8 @@ for head in ("gcn", "conv", "stack"):
     torch.manual_seed(0)
     nets[f"{head} k=15, init"] = sc.LargeKernelNet(head, 15)
     nets[f"{head} k=15, init"].backbone.load_state_dict(nets["gcn k=15, init"].backbone.state_dict())
-nets["gcn k=15, trained"] = sc.load_checkpoint("lk_gcn15")
 erfs = {name: sc.score_erf(m, val_images[:16]) for name, m in nets.items()}
-fig, axes = plt.subplots(2, 4, figsize=(11.5, 6))
+fig, axes = plt.subplots(2, 3, figsize=(9, 6))
 erf90 = {}
 for col, (name, e) in enumerate(erfs.items()):
     for row, key in enumerate(("input", "features")):
@@ -378,59 +350,15 @@ plt.show()
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Speaker notes: bottom row first. At initialisation the GCN head spreads its gradient over the whole
 # 15 x 15 window, the seven 3x3 convs concentrate it, the 15x15 conv is flat too but costs 7x the
-# weights. The last column says what training did to the GCN head's reach. Top row: on the input the
+# weights. Top row: on the input the
 # backbone's own field (dilated stages) dominates, so a head's spread is added on top of it.
-
-# %% [markdown] slideshow={"slide_type": "slide"}
-# ## 7. Boundary refinement at the boundary
-#
-# Live, on the 80 shipped val scenes: the GCN net with and without BR (same recipe, same seed),
-# scored over all pixels, on pixels within 3 px of a class boundary (`sc.boundary_band`), on the
-# interior (the rest), and by boundary F-score (tolerance 2 px). The spread of the boundary-F gap is a
-# paired bootstrap over the 80 scenes (resampling scenes, 2,000 times): how much the gap depends on
-# which scenes are in val (the seed-to-seed spread is not in it).
-
-# %% slideshow={"slide_type": null}
-band = sc.boundary_band(val_masks, 3)
-shipped = {name: sc.load_checkpoint(name) for name in ("lk_gcn15", "lk_gcn15_br")}
-live_scores = {}
-for name, m in shipped.items():
-    pred = sc.predict(m, val_images)
-    per_image_f = np.array([sc.boundary_fscore(p, t, tolerance=2) for p, t in zip(pred, val_masks)])
-    live_scores[name] = {"miou": sc.mean_iou(sc.confusion_matrix(pred, val_masks, num_classes=6)),
-                         "band": float((pred == val_masks)[band].double().mean()),
-                         "interior": float((pred == val_masks)[~band].double().mean()),
-                         "boundary_f": float(per_image_f.mean()), "per_image_f": per_image_f, "pred": pred}
-    s_ = live_scores[name]
-    print(f"{name:12s} mIoU {s_['miou']:.3f} | accuracy near boundaries {s_['band']:.3f}, interior "
-          f"{s_['interior']:.3f} | boundary F {s_['boundary_f']:.3f}")
-gap = live_scores["lk_gcn15_br"]["per_image_f"] - live_scores["lk_gcn15"]["per_image_f"]
-boot = np.random.default_rng(0).choice(gap, size=(2000, gap.size)).mean(1)
-lo, hi = np.percentile(boot, [2.5, 97.5])
-print(f"BR - no BR, boundary F: {gap.mean():+.3f} (95 % bootstrap interval over scenes {lo:+.3f} to {hi:+.3f})")
-
-# %% slideshow={"slide_type": "subslide"}
-diff = (live_scores["lk_gcn15"]["pred"] != live_scores["lk_gcn15_br"]["pred"]).flatten(1).sum(1)
-show = diff.argsort(descending=True)[:3].tolist()
-fig, axes = plt.subplots(3, 4, figsize=(10, 7.6))
-for row, i in enumerate(show):
-    sc.draw_image(val_images[i], ax=axes[row, 0], title="scene" if row == 0 else None)
-    sc.draw_labels(val_masks[i], ax=axes[row, 1], title="ground truth" if row == 0 else None)
-    sc.draw_labels(live_scores["lk_gcn15"]["pred"][i], ax=axes[row, 2], title="GCN k=15" if row == 0 else None)
-    sc.draw_labels(live_scores["lk_gcn15_br"]["pred"][i], ax=axes[row, 3], title="GCN k=15 + BR" if row == 0 else None)
-plt.show()
-
-# %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the three scenes are the ones where BR changes the most pixels. Look at the
-# contours, not the classes: BR cannot fix a wrong class, it moves the boundary by a pixel or two.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Which of the paper's claims hold here
 #
-# Computed from the cells above and the recorded study (`rec`: the 480-scene scores):
+# Computed from the cells above:
 
 # %% slideshow={"slide_type": null}
-rec = {(r["head"], r["k"], bool(r.get("br"))): r for r in runs if r["seed"] == 0}
 c15 = sc.gcn_costs(64, 6, 15, size=16)
 print(f"cost: GCN k=15 has {c15['conv_kxk']['params'] / c15['gcn']['params']:.1f}x fewer weights than a 15x15 conv "
       f"-> holds (exact count)")
@@ -438,16 +366,8 @@ print(f"dense field: at initialisation the heads' 90 % squares on the 16 x 16 ma
       f"{erf90['gcn k=15, init', 'features']}, 15x15 conv {erf90['conv k=15, init', 'features']}, "
       f"stacked 3x3 {erf90['stack k=15, init', 'features']} px -> "
       f"{'holds' if erf90['gcn k=15, init', 'features'] > erf90['stack k=15, init', 'features'] else 'does not show'}")
-print(f"after training, the GCN head's 90 % square: {erf90['gcn k=15, trained', 'features']} px "
-      f"(at init {erf90['gcn k=15, init', 'features']})")
-verdict_br = "holds" if lo > 0 else ("reversed" if hi < 0 else "within the scene-sampling noise")
-print(f"BR improves boundaries (80 scenes, live): boundary F {gap.mean():+.3f}, interval {lo:+.3f} to {hi:+.3f} -> {verdict_br}")
-if ("gcn", 15, True) in rec and ("gcn", 15, False) in rec:
-    a, b = rec["gcn", 15, False], rec["gcn", 15, True]
-    print(f"BR on the 480 recorded scenes (one seed each): boundary F {a['boundary_f']:.3f} -> {b['boundary_f']:.3f}, "
-          f"accuracy within 3 px {a['band3_accuracy']:.3f} -> {b['band3_accuracy']:.3f}, mIoU {a['miou']:.3f} -> {b['miou']:.3f}")
-print("accuracy against k, and GCN vs 15x15 conv vs stacked 3x3 in accuracy (the paper's Tables 1-3): "
-      "not measured in this lesson")
+print("accuracy against k, GCN vs 15x15 conv vs stacked 3x3 in accuracy (the paper's Tables 1-3), and BR's "
+      "effect at the boundary (Table 5): not measured in this lesson")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Speaker notes: read the lines with the class. The algebra and the costs are facts; the density of
@@ -468,9 +388,8 @@ print("accuracy against k, and GCN vs 15x15 conv vs stacked 3x3 in accuracy (the
 # - Boundary refinement (边界细化) is a residual block on the scores; the pipeline (slides A, B, C)
 #   puts GCN + BR on every level and fuses coarse to fine with BR after each sum.
 # - At course scale (16×16 maps, as in the paper's res-5), section 8 lists which of the paper's
-#   claims show here: the costs and the density of the field at initialisation are exact; BR's effect
-#   at the boundary is measured with its scene-sampling interval; the accuracy sweeps of the paper's
-#   Tables 1-3 are not measured in this lesson.
+#   claims show here: the costs and the density of the field at initialisation are exact; the
+#   accuracy claims (Tables 1-3 and 5 of the paper) are not measured in this lesson.
 #
 # **References.** C. Peng, X. Zhang, G. Yu, G. Luo, J. Sun, *Large Kernel Matters — Improve Semantic
 # Segmentation by Global Convolutional Network*, arXiv:1703.02719. W. Luo, Y. Li, R. Urtasun, R.

@@ -235,8 +235,6 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "fcn8s": CheckpointSpec(
         lambda: FCN("8s", num_classes=len(CLASSES)), _train_fcn,
         "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
-    "lk_gcn15": _lk_spec("lk_gcn15", 0.0, "Large Kernel Matters framework (output stride 8) with a GCN head, k = 15"),
-    "lk_gcn15_br": _lk_spec("lk_gcn15_br", 0.0, "the same with Boundary Refinement on the scores"),
 }
 
 
