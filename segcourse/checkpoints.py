@@ -109,8 +109,10 @@ def _train_fcn(model: nn.Module, progress: bool = True) -> dict:
 #: :class:`LargeKernelNet` trains LK_EPOCHS epochs of LK_BATCH scenes over ``fcn_training_set`` (2560
 #: scenes; 640 steps, lesson 07's budget), Adam 3e-3 one-cycle, the same seeded data order and flips
 #: for every net (fit's ``seed``), weights drawn after ``seed_everything(seed)``. The study
-#: (``python -m segcourse.tooling.large_kernel_study``) runs every net at seeds 0 and 1; the shipped
-#: checkpoints are seed-0 runs, in half precision.
+#: (``python -m segcourse.tooling.large_kernel_study``) runs every net at given seeds; ``_lk_spec`` /
+#: ``_probe_spec`` make the table entries (half precision) once a run is shipped. None is shipped yet:
+#: on the shared machine a run did not finish in 68 minutes (about 12 CPU-minutes each; see the
+#: lesson 08 report). Note: ``seed_everything`` (called by ``fit``) sets 2 threads.
 LK_BATCH = 8
 LK_EPOCHS = 2
 #: The study's validation set: the 80 shipped val scenes and LK_VAL_EXTRA more from dataset seed
