@@ -216,7 +216,7 @@ def _set_square(rect, side: float, n: int) -> None:
     rect.set_bounds(c - side / 2, c - side / 2, side, side)
 
 
-def draw_kernel_footprints(frame: dict, axes=None) -> dict:
+def draw_kernel_footprints(frame: dict, axes=None, titles: bool = True) -> dict:
     """Lesson 08's kernel explorer picture from a ``segcourse.models.gcn.kernel_footprints`` frame, on
     four axes: a random GCN's equivalent k x k kernel and a random stack of 3 x 3 convolutions' (blue
     negative, red positive), then the expected |weight| of each (0 to 1, white box: the k x k field;
@@ -247,7 +247,8 @@ def draw_kernel_footprints(frame: dict, axes=None) -> dict:
                                      lw=1.2))
         if key.endswith("rms"):
             out["erf"].append(_square(ax, frame[key.replace("rms", "erf90")], n, edgecolor="cyan", lw=1.5, ls="--"))
-        out["titles"].append(ax.set_title(_footprint_title(frame, key), fontsize=9))
+        if titles:        # a widget leaves them out: every glyph costs time on each redraw; its readout names the panels
+            out["titles"].append(ax.set_title(_footprint_title(frame, key), fontsize=9))
     if own:
         import matplotlib.pyplot as plt
         plt.show()

@@ -22,7 +22,7 @@ def kernel_explorer(k: int = 15, mid: int = 1, seed: int = 0):
     each over all random draws (90 % squares dashed)."""
     frame = kernel_footprints(k, mid, seed)         # validates the arguments
     fig, axes = new_figure((8.2, 2.3), ncols=4)
-    art = draw_kernel_footprints(frame, axes)
+    art = draw_kernel_footprints(frame, axes, titles=False)
     w = _widgets()
     slider = dict(continuous_update=False, layout=w.Layout(width="230px"), style={"description_width": "55px"})
     controls = {
@@ -35,7 +35,8 @@ def kernel_explorer(k: int = 15, mid: int = 1, seed: int = 0):
     def redraw(st):
         update_kernel_footprints(art, st)
         k, m = st["k"], st["mid"]
-        return (f"<code>panels: a random GCN's k x k kernel | a random stack's | expected |weight| of each "
+        return (f"<code>panels, left to right: a random GCN's k x k kernel | a random 3x3 stack's | expected "
+                f"|weight| of the GCN | of the stack "
                 f"(white: the k x k field; cyan dashed: 90 % of it)<br>k = {k}, {m} intermediate channel(s), one input and one output channel<br>"
                 f"weights: GCN {st['gcn_params']} (4 k mid), {(k - 1) // 2} stacked 3x3 convs "
                 f"{st['stack_params']}, one {k}x{k} conv {st['conv_params']}<br>"
