@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 93.7
+#     seconds: 42.3
 #     terms: "\u5927\u5185\u6838 large kernel, \u5168\u5C40\u5377\u79EF\u7F51\u7EDC\
 #       \ global convolutional network (GCN), \u8FB9\u754C\u7EC6\u5316 boundary refinement\
 #       \ (BR), \u611F\u53D7\u91CE receptive field"
