@@ -27,6 +27,7 @@ from .data.scenes import CLASSES
 from .metrics import confusion_matrix, mask_ap, mean_iou
 from .models.fcis import FCIS, fcis_predict, init_from_fcn, instance_boxes, train_fcis
 from .models.fcn import FCN
+from .models.gcn import LargeKernelNet
 from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
 from .models.tiny_fcn import TinyFCN
 from .ops.labels import block_targets
@@ -34,7 +35,9 @@ from .seed import seed_everything
 from .train import predict, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
-           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "fcis_training_set"]
+           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "fcis_training_set", "LK_NETS",
+           "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
+           "train_head_on_features", "load_frozen_backbone"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -158,6 +161,107 @@ def _train_fcis(model: nn.Module, progress: bool = True) -> dict:
             "val_mask_ap_gt_boxes": _val_mask_ap_gt_boxes(model)}
 
 
+#: Lesson 08's study of Large Kernel Matters (arXiv:1703.02719) at course scale: each
+#: :class:`LargeKernelNet` trains LK_EPOCHS epochs of LK_BATCH scenes over ``fcn_training_set`` (2560
+#: scenes; 640 steps, lesson 07's budget), Adam 3e-3 one-cycle, the same seeded data order and flips
+#: for every net (fit's ``seed``), weights drawn after ``seed_everything(seed)``. The study
+#: (``python -m segcourse.tooling.large_kernel_study``) runs every net at given seeds; ``_lk_spec`` /
+#: ``_probe_spec`` make the table entries (half precision) once a run is shipped. None is shipped yet:
+#: on the shared machine a run did not finish in 68 minutes (about 12 CPU-minutes each; see the
+#: lesson 08 report). Note: ``seed_everything`` (called by ``fit``) sets 2 threads.
+LK_BATCH = 8
+LK_EPOCHS = 2
+#: The study's validation set: the 80 shipped val scenes and LK_VAL_EXTRA more from dataset seed
+#: LK_VAL_SEED (no training set uses it; lesson 07's study uses the same 480 scenes).
+LK_VAL_EXTRA = 400
+LK_VAL_SEED = 7
+#: name -> LargeKernelNet keyword arguments (the shipped ones and the study's other nets).
+LK_NETS = {"lk_base": {"head": "conv", "k": 1}, "lk_gcn3": {"head": "gcn", "k": 3},
+           "lk_gcn7": {"head": "gcn", "k": 7}, "lk_gcn11": {"head": "gcn", "k": 11},
+           "lk_gcn15": {"head": "gcn", "k": 15}, "lk_conv7": {"head": "conv", "k": 7},
+           "lk_conv15": {"head": "conv", "k": 15}, "lk_stack15": {"head": "stack", "k": 15},
+           "lk_gcn15_br": {"head": "gcn", "k": 15, "br": True}}
+
+
+def build_large_kernel_net(name: str) -> nn.Module:
+    """The study's net ``name`` (a key of :data:`LK_NETS`), weights from torch's global generator."""
+    return LargeKernelNet(num_classes=len(CLASSES), **LK_NETS[check_choice(name, "name", tuple(LK_NETS))])
+
+
+def train_large_kernel(model: nn.Module, seed: int = 0, progress: bool = True, desc: str = "large kernel") -> dict:
+    """Lesson 08's recipe: train ``model`` in place, LK_EPOCHS epochs of ``fcn_training_set`` with data order ``seed``."""
+    images, masks = fcn_training_set()
+    hist = train_segmentation(model, images, masks, epochs=LK_EPOCHS, batch_size=LK_BATCH, lr=3e-3,
+                              seed=seed, progress=progress, desc=desc)
+    return {"epochs": LK_EPOCHS, "train_scenes": int(images.shape[0]), "batch_size": LK_BATCH,
+            "steps": hist["steps"], "final_loss": hist["loss"][-1], "seconds": hist["seconds"],
+            "seconds_per_step": hist["seconds"] / hist["steps"], "seed": seed}
+
+
+@functools.lru_cache(maxsize=1)
+def large_kernel_val_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The study's 480 val scenes: images (480, 3, 128, 128), masks (480, 128, 128); do not modify."""
+    images, masks = load_scenes("val")
+    extra_images, extra_masks = render_scenes(LK_VAL_EXTRA, seed=LK_VAL_SEED)
+    return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
+
+
+#: The k sweep on a frozen backbone: only the head of a LargeKernelNet trains, LK_PROBE_STEPS steps of
+#: LK_PROBE_BATCH scenes (the first LK_PROBE_STEPS x LK_PROBE_BATCH of ``fcn_training_set``, one pass,
+#: no flips), on the backbone of the shipped ``LK_PROBE_BACKBONE``.
+LK_PROBE_STEPS = 320
+LK_PROBE_BATCH = 8
+LK_PROBE_BACKBONE = "lk_gcn15"
+
+
+@torch.no_grad()
+def frozen_features(model: nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """The last backbone map of a LargeKernelNet for each image (eval mode): (N, C, H/8, W/8)."""
+    model.eval()
+    return torch.cat([model.backbone(images[i:i + batch_size])[-1] for i in range(0, len(images), batch_size)])
+
+
+def train_head_on_features(model: nn.Module, features: torch.Tensor, masks: torch.Tensor, seed: int = 0,
+                           progress: bool = True, desc: str = "head") -> dict:
+    """Train ``model.head`` (and ``model.br``) of a LargeKernelNet on frozen ``features`` (N, C, h, w)
+    against ``masks`` (N, H, W): one seeded pass, batch LK_PROBE_BATCH, Adam 3e-3 one-cycle."""
+    import torch.nn.functional as F
+    from .models.common import upsample_to
+    from .ops.labels import IGNORE_INDEX
+    from .train import fit
+    top = nn.Sequential(model.head, model.br)
+    hist = fit(top, features, masks, lambda x, y: F.cross_entropy(upsample_to(top(x), y.shape[-2:]), y,
+                                                               ignore_index=IGNORE_INDEX),
+               epochs=1, batch_size=LK_PROBE_BATCH, lr=3e-3, seed=seed, flip=False, progress=progress, desc=desc)
+    model.eval()
+    return {"steps": hist["steps"], "final_loss": hist["loss"][-1], "seconds": hist["seconds"], "seed": seed,
+            "backbone": LK_PROBE_BACKBONE}
+
+
+def load_frozen_backbone(model: nn.Module) -> nn.Module:
+    """Copy the shipped LK_PROBE_BACKBONE's backbone into ``model`` (a LargeKernelNet); returns it."""
+    model.backbone.load_state_dict(load_checkpoint(LK_PROBE_BACKBONE).backbone.state_dict())
+    return model
+
+
+def _train_probe(model: nn.Module, progress: bool = True, seed: int = 0) -> dict:
+    images, masks = fcn_training_set()
+    n = LK_PROBE_STEPS * LK_PROBE_BATCH
+    load_frozen_backbone(model)
+    return train_head_on_features(model, frozen_features(model, images[:n]), masks[:n], seed, progress)
+
+
+def _probe_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
+    return CheckpointSpec(lambda: build_large_kernel_net(name), _train_probe, description, ("08",), "val_miou",
+                          promise, half=True)
+
+
+def _lk_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
+    return CheckpointSpec(lambda: build_large_kernel_net(name),
+                          lambda model, progress: train_large_kernel(model, 0, progress, name),
+                          description, ("08",), "val_miou", promise, half=True)
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -170,6 +274,7 @@ class CheckpointSpec:
     lessons: tuple
     metric: str
     promise: float
+    half: bool = False    # shipped in half precision (floating tensors), loaded back as float32
 
 
 CHECKPOINTS: dict[str, CheckpointSpec] = {
@@ -202,11 +307,13 @@ def checkpoint_path(name: str) -> Path:
     return data_dir() / "checkpoints" / f"{name}.pt"
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None) -> Path:
-    """Save ``model``'s weights and a metadata dict of plain numbers and strings."""
+def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
+    """Save ``model``'s weights and a metadata dict of plain numbers and strings; ``half`` stores
+    floating tensors as float16 (``load_state_dict`` copies them back into float32 parameters)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().clone().contiguous()
+             for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "meta": dict(meta or {})}, path)
     return path
 
@@ -243,7 +350,7 @@ def train_checkpoint(name: str, progress: bool = True) -> nn.Module:
 def retrain(name: str, progress: bool = True) -> Path:
     """Train checkpoint ``name`` from its seed and overwrite the shipped file."""
     model = train_checkpoint(name, progress)
-    return save_checkpoint(model, checkpoint_path(name), model.meta)
+    return save_checkpoint(model, checkpoint_path(name), model.meta, half=CHECKPOINTS[name].half)
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,8 @@ from .._validate import as_array, check_float
 from .base import get_axes, to_rgb
 
 __all__ = ["footprint_rgba", "footprint_overlay", "draw_sampling_footprint", "set_box", "draw_valid_taps", "draw_aspp_taps",
-           "draw_gcn_impulse"]
+           "draw_gcn_impulse", "draw_kernel_footprints", "update_kernel_footprints",
+           "draw_gcn_pipeline"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -202,3 +203,136 @@ def draw_gcn_impulse(kernel, ax=None, title: str | None = None) -> dict:
         import matplotlib.pyplot as plt
         plt.show()
     return {"image": im}
+
+
+def _square(ax, side: float, n: int, **style):
+    from matplotlib.patches import Rectangle
+    c = (n - 1) / 2
+    return ax.add_patch(Rectangle((c - side / 2, c - side / 2), side, side, fill=False, **style))
+
+
+def _set_square(rect, side: float, n: int) -> None:
+    c = (n - 1) / 2
+    rect.set_bounds(c - side / 2, c - side / 2, side, side)
+
+
+def draw_kernel_footprints(frame: dict, axes=None, titles: bool = True) -> dict:
+    """Lesson 08's kernel explorer picture from a ``segcourse.models.gcn.kernel_footprints`` frame, on
+    four axes: a random GCN's equivalent k x k kernel and a random stack of 3 x 3 convolutions' (blue
+    negative, red positive), then the expected |weight| of each (0 to 1, white box: the k x k field;
+    cyan dashed: the centred square with 90 % of it); short fixed titles. Returns {"images": 4 AxesImage, "fields": 4
+    rectangles, "erf": 2 rectangles (on the expected maps), "titles": 4 Text}."""
+    if not isinstance(frame, dict) or "gcn_rms" not in frame:
+        raise TypeError("frame: expected a dict from kernel_footprints")
+    own = axes is None
+    if own:
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, 4, figsize=(10, 2.9), layout="constrained")
+    if len(axes) != 4:
+        raise ValueError(f"axes: expected 4 axes, got {len(axes)}")
+    n = frame["gcn"].shape[0]
+    out = {"images": [], "fields": [], "erf": [], "titles": []}
+    for ax, key in zip(axes, ("gcn", "stack", "gcn_rms", "stack_rms")):
+        x = frame[key]
+        if key.endswith("rms"):
+            im = ax.imshow(x, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            v = float(np.nanmax(np.abs(x))) or 1.0
+            im = ax.imshow(x, cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+        ax.set_facecolor("0.85")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        out["images"].append(im)
+        out["fields"].append(_square(ax, frame["k"], n, edgecolor="black" if not key.endswith("rms") else "white",
+                                     lw=1.2))
+        if key.endswith("rms"):
+            out["erf"].append(_square(ax, frame[key.replace("rms", "erf90")], n, edgecolor="cyan", lw=1.5, ls="--"))
+        if titles:        # a widget leaves them out: every glyph costs time on each redraw; its readout names the panels
+            out["titles"].append(ax.set_title(_footprint_title(frame, key), fontsize=9))
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return out
+
+
+_FOOTPRINT_TITLES = {"gcn": "GCN (a draw)", "stack": "3x3 stack (a draw)", "gcn_rms": "GCN E|w|",
+                     "stack_rms": "3x3 stack E|w|"}
+
+
+def _footprint_title(frame: dict, key: str) -> str:
+    # short and fixed: every glyph costs time on each redraw of a widget; the numbers go to its readout
+    return _FOOTPRINT_TITLES[key]
+
+
+def update_kernel_footprints(artists: dict, frame: dict) -> None:
+    """Change :func:`draw_kernel_footprints`'s artists in place to show ``frame``."""
+    n = frame["gcn"].shape[0]
+    for i, key in enumerate(("gcn", "stack", "gcn_rms", "stack_rms")):
+        x = frame[key]
+        im = artists["images"][i]
+        im.set_data(x)
+        if not key.endswith("rms"):
+            v = float(np.nanmax(np.abs(x))) or 1.0
+            im.set_clim(-v, v)
+        _set_square(artists["fields"][i], frame["k"], n)
+    for rect, key in zip(artists["erf"], ("gcn_erf90", "stack_erf90")):
+        _set_square(rect, frame[key], n)
+
+
+def draw_gcn_pipeline(model=None, size: int = 128, ax=None) -> dict:
+    """The Large Kernel Matters pipeline (Peng et al., Fig. 2A) as built by ``GCNNet``: one row per
+    backbone level (stride 4 at the top to 32 at the bottom) with its map size and channels, its
+    GCN (k x k) and BR, then coarse to fine: upsample x 2, add, BR; a last BR and x 4 to the input
+    size. model: a ``GCNNet`` (default one with its default k); size: the input side. Returns
+    {"boxes": list of patches}."""
+    from matplotlib.patches import FancyBboxPatch
+    if model is None:
+        from ..models.gcn import GCNNet
+        model = GCNNet()
+    ks = [g.k for g in model.gcn]
+    widths = model.backbone.widths[1:]
+    ax, own = get_axes(ax, figsize=(9.5, 4.2))
+    boxes = []
+
+    def box(x, y, text, color, w=1.5, h=0.6):
+        p = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.03", fc=color, ec="0.3")
+        ax.add_patch(p)
+        ax.text(x, y, text, ha="center", va="center", fontsize=8)
+        boxes.append(p)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="->", color="0.3", lw=1))
+
+    ax.text(0, 4.1, "input " + f"{size} x {size}", ha="center", fontsize=8)
+    for i, (stride, c, k) in enumerate(zip((4, 8, 16, 32), widths, ks)):
+        y = 3 - i
+        n = size // stride
+        box(0, y, f"stage {i + 2}\nstride {stride}: {n}x{n}, {c} ch", "#dde8f5", w=1.9)
+        arrow(0.95, y, 1.75, y)
+        box(2.4, y, f"GCN {k}x{k}\n(B)", "#f7d9c4", w=1.2)
+        arrow(3.0, y, 3.55, y)
+        box(4.0, y, "BR\n(C)", "#d5ecd4", w=0.8)
+        if i < 3:
+            arrow(4.4, y, 5.05, y)
+            ax.add_patch(__import__("matplotlib").patches.Circle((5.25, y), 0.2, fc="white", ec="0.3"))
+            ax.text(5.25, y, "+", ha="center", va="center", fontsize=10)
+            arrow(5.45, y, 5.95, y)
+            box(6.35, y, "BR", "#d5ecd4", w=0.7)
+    # coarse to fine: level 3's BR output goes up to level 2's sum, each fused BR up to the next
+    arrow(4.0, 0 + 0.3, 5.25, 1 - 0.2)
+    ax.text(4.75, 0.55, "up x2", fontsize=7, color="0.3")
+    for y in (1, 2):
+        arrow(6.35, y + 0.3, 5.25, y + 1 - 0.2)
+        ax.text(5.9, y + 0.55, "up x2", fontsize=7, color="0.3")
+    arrow(6.7, 3, 7.3, 3)
+    box(7.7, 3, "BR", "#d5ecd4", w=0.7)
+    arrow(8.05, 3, 8.55, 3)
+    box(9.35, 3, f"up x4: scores\n{size} x {size}", "#eeeeee", w=1.4)
+    ax.set_xlim(-1.1, 10.2)
+    ax.set_ylim(-0.6, 4.4)
+    ax.set_aspect("auto")
+    ax.axis("off")
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return {"boxes": boxes}

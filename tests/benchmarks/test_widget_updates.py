@@ -163,3 +163,14 @@ def test_fcis_explorer_trained_maps(benchmark):
     benchmark.pedantic(_rounds(w, sl_roi, list(range(len(w.boxes)))), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs
     assert benchmark.stats.stats.median <= 0.050
+
+
+def test_kernel_explorer_k_change(benchmark):
+    # the first slider (k), each value a new k: one random GCN and one random 3 x 3 stack (k up to
+    # 21), two exact expected maps, four images and six squares set in place, the redraw
+    import torch
+    torch.set_num_threads(2)
+    w = sc.kernel_explorer(k=15, mid=4)
+    k = w.controls[0]
+    benchmark.pedantic(_rounds(w, k, [17, 19, 21, 3, 5, 7, 9, 11, 13, 15]), rounds=30, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
