@@ -380,9 +380,9 @@ print("accuracy against k, GCN vs 15x15 conv vs stacked 3x3 in accuracy (the pap
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Speaker notes: read the lines with the class. The algebra and the costs are facts; the density of
-# the field is exact at initialisation and measured after training; BR's effect is a measurement on
-# our scenes with its scene-sampling interval next to it. Our scenes are simple and the backbone's own
-# field already covers most of a 128 x 128 image, which limits what any head can add.
+# the field is exact at initialisation. The paper's accuracy tables need trained networks, which this
+# lesson does not train. Our scenes are simple and the backbone's own field already covers most of a
+# 128 x 128 image, which limits what any head can add.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
