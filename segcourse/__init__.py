@@ -25,7 +25,7 @@ from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf,
                   MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, roi_shift_trace, quantisation_error,
                   sub_pixel_boxes, fpn_levels, dilate_kernel, space_to_batch, batch_to_space,
                   atrous_conv2d_space_to_batch, effective_kernel_size, sampling_footprint, footprint_1d,
-                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions,
+                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions, aspp_tap_frame,
                   space_to_batch_paddings, RATE_PATTERNS, rate_pattern)
 from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_errors, confusion_matrix,  # noqa: E402
                       iou_per_class, mask_ap, mask_iou, mean_iou, pixel_accuracy, segmentation_scores,
@@ -33,14 +33,14 @@ from .metrics import (band_accuracy, boundary_band, boundary_fscore, class_error
 from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
                      VGGClassifier, center_crop, conv_macs, convolutionalize, fc_as_conv, fuse_scores, heat_maps,
                      pad_for_heat_map, sliding_window, slim_vgg16_features, train_heat_map_classifier,
-                     vgg16_layer_names, feature_costs, SmallBackbone, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SCHEMES, build_scheme,
+                     vgg16_layer_names, feature_costs, SmallBackbone, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SPPv2Net, with_output_stride, SCHEMES, build_scheme,
                      GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
-from .draw import (draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+from .draw import (draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_aspp_footprint, draw_gcn_impulse, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
-                      receptive_field_explorer, footprint_explorer, crf_explorer, roi_explorer)
+                      receptive_field_explorer, footprint_explorer, aspp_explorer, crf_explorer, roi_explorer)
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
@@ -59,7 +59,7 @@ __all__ = [
     "roi_pool_bins", "roi_align_sample_points", "roi_views", "roi_shift_trace", "quantisation_error", "sub_pixel_boxes",
     "fpn_levels", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch",
     "effective_kernel_size", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame",
-    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "space_to_batch_paddings", "RATE_PATTERNS",
+    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "aspp_tap_frame", "space_to_batch_paddings", "RATE_PATTERNS",
     "rate_pattern",
     # metrics
     "band_accuracy", "boundary_band", "boundary_fscore", "class_errors", "confusion_matrix", "iou_per_class",
@@ -69,13 +69,13 @@ __all__ = [
     "FCN", "FCN_VARIANTS", "HEATMAP_WIDTHS", "VGG16_LAYOUT", "VGG_WIDTHS", "TinyFCN", "VGGBackbone",
     "VGGClassifier", "center_crop", "conv_macs", "convolutionalize", "fc_as_conv", "fuse_scores", "heat_maps",
     "pad_for_heat_map", "sliding_window", "slim_vgg16_features", "train_heat_map_classifier",
-    "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "fit", "predict", "predict_proba", "train_segmentation",
+    "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "fit", "predict", "predict_proba", "train_segmentation",
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
     # pictures and widgets
-    "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_aspp_footprint", "draw_gcn_impulse", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
-    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "crf_explorer", "roi_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer",
     # exercises
     "check", "solution",
 ]

@@ -22,9 +22,10 @@ from torch import nn
 
 from ._paths import data_dir
 from ._validate import check_choice
-from .data.scene_dataset import load_scenes, render_scenes
+from .data.scene_dataset import load_scene_instances, load_scenes, render_scenes
 from .data.scenes import CLASSES
-from .metrics import confusion_matrix, mean_iou
+from .metrics import SIZE_BUCKETS, confusion_matrix, instance_size_iou, mean_iou
+from .models.deeplab import build_scheme
 from .models.fcn import FCN
 from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
 from .models.tiny_fcn import TinyFCN
@@ -33,7 +34,8 @@ from .seed import seed_everything
 from .train import predict, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
-           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set"]
+           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "SCHEME_NETS",
+           "train_scheme", "scheme_val_set", "size_scores"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -102,6 +104,66 @@ def _train_fcn(model: nn.Module, progress: bool = True) -> dict:
             "seconds": hist["seconds"], "val_miou": _val_miou(model)}
 
 
+#: Lesson 07's study of DeepLab v3's Figure 2: each net below trains SCHEME_STEPS steps of
+#: SCHEME_BATCH scenes of ``fcn_training_set`` (SCHEME_EPOCHS epochs over its first SCHEME_SCENES
+#: scenes), Adam 3e-3 one-cycle, the same seeded data order and flips for every net (fit's ``seed``),
+#: weights drawn from ``build_scheme``'s ``seed``. The study (``python -m segcourse.tooling.scheme_study``)
+#: runs it at seeds 0 and 1; the shipped checkpoints are the seed-0 runs, in half precision.
+SCHEME_BATCH = 8
+SCHEME_SCENES = 2560
+SCHEME_EPOCHS = 1
+#: name -> (build_scheme name, keyword arguments). ``deeplab_spp_os16`` trains at output stride 16
+#: with rates (2, 3, 4) on its 8 x 8 map; ``with_output_stride(model, 8)`` runs it at 8 with (4, 6, 8).
+SCHEME_NETS = {"deeplab_pyramid": ("image_pyramid", {}), "deeplab_encdec": ("encoder_decoder", {}),
+               "deeplab_deeper": ("deeper_atrous", {}), "deeplab_spp": ("spp", {}),
+               "deeplab_spp_v2": ("spp_v2", {}), "deeplab_spp_os16": ("spp", {"output_stride": 16, "rates": (2, 3, 4)})}
+#: The study's validation set: the 80 shipped val scenes and SCHEME_VAL_EXTRA more from dataset seed
+#: SCHEME_VAL_SEED (no training set uses it).
+SCHEME_VAL_EXTRA = 400
+SCHEME_VAL_SEED = 7
+
+
+def train_scheme(model: nn.Module, seed: int = 0, progress: bool = True, desc: str = "scheme") -> dict:
+    """Lesson 07's recipe (SCHEME_EPOCHS over SCHEME_SCENES scenes): train ``model`` in place with data order ``seed``."""
+    images, masks = fcn_training_set()
+    hist = train_segmentation(model, images[:SCHEME_SCENES], masks[:SCHEME_SCENES], epochs=SCHEME_EPOCHS,
+                              batch_size=SCHEME_BATCH, lr=3e-3, seed=seed, progress=progress, desc=desc)
+    return {"epochs": SCHEME_EPOCHS, "train_scenes": SCHEME_SCENES, "batch_size": SCHEME_BATCH,
+            "steps": hist["steps"], "final_loss": hist["loss"][-1], "seconds": hist["seconds"],
+            "seconds_per_step": hist["seconds"] / hist["steps"], "seed": seed}
+
+
+@functools.lru_cache(maxsize=1)
+def scheme_val_set() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The study's val set: images (N, 3, 128, 128), masks (N, 128, 128), instance maps (N, 128, 128),
+    the 80 shipped val scenes first. Callers must not modify it."""
+    images, masks = load_scenes("val")
+    inst = load_scene_instances("val")
+    ei, em, ek = render_scenes(SCHEME_VAL_EXTRA, seed=SCHEME_VAL_SEED, instances=True)
+    return torch.cat([images, ei]), torch.cat([masks, em]), torch.cat([inst, ek])
+
+
+def size_scores(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor,
+                batch_size: int = 32) -> dict:
+    """mIoU over all pixels and mean instance IoU per size bucket (``instance_size_iou``) of
+    ``model``'s predictions: {"miou", "small", "medium", "large", "recall_<bucket>", "count_<bucket>"}."""
+    pred = predict(model, images, batch_size)
+    out = {"miou": mean_iou(confusion_matrix(pred, masks, num_classes=len(CLASSES)))}
+    s = instance_size_iou(pred, masks, instances, num_classes=len(CLASSES))
+    for i, b in enumerate(SIZE_BUCKETS):
+        out[b] = float(s["mean_iou"][i])
+        out[f"recall_{b}"] = float(s["recall"][i])
+        out[f"count_{b}"] = int(s["count"][i])
+    return out
+
+
+def _scheme_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
+    scheme, kwargs = SCHEME_NETS[name]
+    return CheckpointSpec(lambda: build_scheme(scheme, num_classes=len(CLASSES), seed=0, **kwargs),
+                          lambda model, progress: train_scheme(model, 0, progress, name),
+                          description, ("07",), "val_miou", promise, half=True)
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -114,6 +176,7 @@ class CheckpointSpec:
     lessons: tuple
     metric: str
     promise: float
+    half: bool = False    # shipped in half precision (floating tensors), loaded back as float32
 
 
 CHECKPOINTS: dict[str, CheckpointSpec] = {
@@ -132,6 +195,12 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "fcn8s": CheckpointSpec(
         lambda: FCN("8s", num_classes=len(CLASSES)), _train_fcn,
         "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
+    "deeplab_pyramid": _scheme_spec("deeplab_pyramid", 0.0, "v3 Fig. 2(a) image pyramid (scales 1, 0.75, 0.5, max-fused)"),
+    "deeplab_encdec": _scheme_spec("deeplab_encdec", 0.0, "v3 Fig. 2(b) encoder-decoder (stride 32 down, skips up to 4)"),
+    "deeplab_deeper": _scheme_spec("deeplab_deeper", 0.0, "v3 Fig. 2(c) deeper with atrous (3 residual blocks at rates 4, 8, 16)"),
+    "deeplab_spp": _scheme_spec("deeplab_spp", 0.0, "v3 Fig. 2(d) ASPP v3 (1x1, rates 3, 6, 9, image pooling) at stride 8"),
+    "deeplab_spp_v2": _scheme_spec("deeplab_spp_v2", 0.0, "ASPP v2 (rates 3, 6, 9, 12, scores summed) at stride 8"),
+    "deeplab_spp_os16": _scheme_spec("deeplab_spp_os16", 0.0, "ASPP v3 trained at stride 16 (rates 2, 3, 4)"),
 }
 
 
@@ -143,11 +212,13 @@ def checkpoint_path(name: str) -> Path:
     return data_dir() / "checkpoints" / f"{name}.pt"
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None) -> Path:
-    """Save ``model``'s weights and a metadata dict of plain numbers and strings."""
+def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
+    """Save ``model``'s weights and a metadata dict of plain numbers and strings; ``half`` stores
+    floating tensors as float16 (``load_state_dict`` copies them back into float32 parameters)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().clone().contiguous()
+             for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "meta": dict(meta or {})}, path)
     return path
 
@@ -184,7 +255,7 @@ def train_checkpoint(name: str, progress: bool = True) -> nn.Module:
 def retrain(name: str, progress: bool = True) -> Path:
     """Train checkpoint ``name`` from its seed and overwrite the shipped file."""
     model = train_checkpoint(name, progress)
-    return save_checkpoint(model, checkpoint_path(name), model.meta)
+    return save_checkpoint(model, checkpoint_path(name), model.meta, half=CHECKPOINTS[name].half)
 
 
 def main(argv=None) -> int:

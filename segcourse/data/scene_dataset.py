@@ -160,25 +160,31 @@ def load_scene_instances(split: str = "val") -> torch.Tensor:
     return torch.stack([ds.instances(i)["instance"] for i in range(len(ds))])
 
 
-def render_scenes(n: int, seed: int = 1, size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+def render_scenes(n: int, seed: int = 1, size: int = 128, instances: bool = False) -> tuple:
     """``n`` more scenes rendered in memory (nothing written): scene k is
     ``segcourse.data.scenes.render_scene(seed * 10**6 + k, size)``, exactly as ``generate_dataset`` with
     dataset ``seed`` would write it (about 6 ms per 128x128 scene).
 
     seed: dataset seed >= 1. Seed 0 is the shipped data, whose validation scenes (ids 320-399)
     would leak into a training set. Returns images (n, 3, size, size) float32 in [0, 1] and masks
-    (n, size, size) int64 class ids.
+    (n, size, size) int64 class ids; with ``instances`` also the instance maps (n, size, size) int64
+    (0 = none, 1..K as ``Scene.instance``).
     """
     n = check_int(n, "n", min_value=1, max_value=10**6)
     seed = check_int(seed, "seed", min_value=1)
     size = check_int(size, "size", min_value=32, max_value=1024)
     images = torch.empty(n, 3, size, size)
+    if not isinstance(instances, bool):
+        raise TypeError(f"instances: expected a bool, got {type(instances).__name__}")
     masks = torch.empty(n, size, size, dtype=torch.int64)
+    inst = torch.empty(n, size, size, dtype=torch.int64) if instances else None
     for k in range(n):
         scene = render_scene(seed * 10**6 + k, size)
         images[k] = image_tensor(scene.image)
         masks[k] = torch.from_numpy(scene.semantic)
-    return images, masks
+        if instances:
+            inst[k] = torch.from_numpy(scene.instance)
+    return (images, masks, inst) if instances else (images, masks)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from .._validate import as_array, check_float
 from .base import get_axes, to_rgb
 
 __all__ = ["footprint_rgba", "footprint_overlay", "draw_sampling_footprint", "set_box", "draw_valid_taps", "draw_aspp_taps",
-           "draw_gcn_impulse"]
+           "draw_gcn_impulse", "draw_aspp_footprint"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -202,3 +202,68 @@ def draw_gcn_impulse(kernel, ax=None, title: str | None = None) -> dict:
         import matplotlib.pyplot as plt
         plt.show()
     return {"image": im}
+
+
+def _tap_faces(inside, colour) -> np.ndarray:
+    """Face colours of one branch's taps: filled (``colour``) inside the map, transparent outside."""
+    from matplotlib.colors import to_rgba
+    m = as_array(inside, "inside", ndim=1).astype(bool)
+    return np.where(m[:, None], np.array(to_rgba(colour))[None], np.zeros((1, 4)))
+
+
+def _tap_limits(frame: dict) -> tuple[float, float]:
+    """Axis limits (low, high) holding the map and every tap of ``frame`` (one unit of margin)."""
+    t = as_array(frame["taps"], "frame['taps']")
+    return min(-1.5, float(t.min()) - 1), max(frame["size"] + 0.5, float(t.max()) + 1)
+
+
+def draw_aspp_footprint(frame: dict, axes=None, legend: bool = True) -> dict:
+    """Lesson 07's widget picture of :func:`segcourse.ops.atrous.aspp_tap_frame`: left, the
+    ``size`` x ``size`` feature map (grey square) and where each ASPP branch's taps read it (filled:
+    inside, hollow: zero padding), the unit as a black cross; right, the share of taps inside
+    against the rate on this map (v3's Figure 4) with each branch's rate marked.
+    axes: two axes (default: a new figure); legend: label the branches under the map (a widget
+    leaves it out: text is most of a redraw's cost). Returns the artists: ``map`` (Rectangle), ``branches``
+    (list of PathCollection), ``unit``, ``curve`` (Line2D), ``marks`` (PathCollection)."""
+    from matplotlib.patches import Rectangle
+    if axes is None:
+        import matplotlib.pyplot as plt
+        _, axes = plt.subplots(1, 2, figsize=(8.4, 3.8))
+        own = True
+    else:
+        own = False
+    ax, bx = axes
+    n = frame["size"]
+    rect = ax.add_patch(Rectangle((-0.5, -0.5), n, n, facecolor="0.9", edgecolor="0.3"))
+    branches = []
+    for b, r in enumerate(frame["rates"]):
+        c = _BRANCH_COLOURS[b % len(_BRANCH_COLOURS)]
+        t = as_array(frame["taps"][b], "taps")
+        branches.append(ax.scatter(t[:, 1], t[:, 0], s=36, facecolors=_tap_faces(frame["inside"][b], c),
+                                   edgecolors=c, linewidths=1.3, zorder=3, label=f"3x3, rate {r}"))
+    unit = ax.scatter([frame["position"][1]], [frame["position"][0]], marker="x", s=60, color="k", zorder=4)
+    lo, hi = _tap_limits(frame)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(hi, lo)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=7, frameon=False)
+    curve = frame["curve"]
+    rr = as_array(curve["rates"], "curve['rates']")
+    line, = bx.plot(rr, as_array(curve["mean_fraction"], "mean_fraction"), color="0.3", lw=1.5)
+    marks = bx.scatter(list(frame["rates"]), as_array(frame["mean_fraction"], "mean_fraction"), s=50, zorder=3,
+                       c=[_BRANCH_COLOURS[b % len(_BRANCH_COLOURS)] for b in range(len(frame["rates"]))])
+    bx.set_xlim(0, rr.max() + 1)
+    bx.set_ylim(0, 1.02)
+    bx.set_yticks([0, 0.5, 1])
+    bx.set_xticks(np.linspace(0, rr.max(), 4).round().astype(int))
+    bx.tick_params(labelsize=8)
+    if legend:
+        bx.set_title("mean share of the 9 taps inside, against the rate", fontsize=9)
+    bx.grid(alpha=0.3)
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return {"map": rect, "branches": branches, "unit": unit, "curve": line, "marks": marks}

@@ -1,5 +1,5 @@
 """Operations the lessons teach, one file each, each checked in tests against its reference."""
-from .atrous import (effective_kernel_size, dilate_kernel, space_to_batch, batch_to_space, atrous_conv2d_space_to_batch, sampling_footprint, footprint_1d, footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions,
+from .atrous import (effective_kernel_size, dilate_kernel, space_to_batch, batch_to_space, atrous_conv2d_space_to_batch, sampling_footprint, footprint_1d, footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions, aspp_tap_frame,
                      space_to_batch_paddings, RATE_PATTERNS, rate_pattern)
 from .crf import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter)
 from .labels import IGNORE_INDEX, block_targets, boxes_from_masks, semantic_to_instances, stride_oracle
@@ -12,7 +12,7 @@ from .upsampling import (INTERPOLATION_METHODS, bilinear_kernel, bilinear_upsamp
                          interpolation_frame, interpolation_weights, overlap_count)
 
 __all__ = ["DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
-           "effective_kernel_size", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame", "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions",
+           "effective_kernel_size", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame", "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "aspp_tap_frame",
            "space_to_batch_paddings", "RATE_PATTERNS", "rate_pattern",
            "IGNORE_INDEX", "block_targets", "boxes_from_masks", "semantic_to_instances", "stride_oracle",
            "ConeGradient", "RFRecord", "conv_output_size", "effective_receptive_field", "mass_square_side",

@@ -1,6 +1,6 @@
 """Widgets: thin wiring (``base.connect``) of controls to a tested compute function and a drawing;
 one file per compute module it shows."""
-from .atrous import footprint_explorer
+from .atrous import aspp_explorer, footprint_explorer
 from .crf import crf_explorer
 from .base import FigureWidget, connect, new_figure
 from .metrics import iou_explorer
@@ -9,4 +9,4 @@ from .roi import roi_explorer
 from .upsampling import interpolation_explorer
 
 __all__ = ["FigureWidget", "connect", "new_figure", "iou_explorer", "receptive_field_explorer",
-           "interpolation_explorer", "footprint_explorer", "crf_explorer", "roi_explorer"]
+           "interpolation_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer"]

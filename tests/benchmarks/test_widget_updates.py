@@ -1,4 +1,4 @@
-"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06 and 10.
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06, 07 and 10.
 
 Target: median <= 50 ms on 2 CPU cores. Run with
 ``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
@@ -116,4 +116,24 @@ def test_roi_explorer_y_and_size_change(benchmark):
     _, sl_y, _ = w.controls
     # a y shift also recomputes the trace along x (65 boxes through both ops)
     benchmark.pedantic(_rounds(w, sl_y, [k / 16 for k in range(-12, 12)]), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def test_aspp_explorer_rate_change(benchmark):
+    # the first slider (the smallest rate r of the branches r, 2r, 3r) on the course's 16 x 16 map:
+    # three branches' taps (offsets and face colours), the markers on the valid-tap curve, the limits
+    import torch
+    torch.set_num_threads(2)
+    w = sc.aspp_explorer(size=16, rate=3)
+    rate = w.controls[0]
+    benchmark.pedantic(_rounds(w, rate, [4, 5, 6, 7, 8, 9, 2]), rounds=30, iterations=1, warmup_rounds=6)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def test_aspp_explorer_unit_moves(benchmark):
+    import torch
+    torch.set_num_threads(2)
+    w = sc.aspp_explorer(size=33, rate=6)
+    col = w.controls[3]
+    benchmark.pedantic(_rounds(w, col, [0, 5, 10, 16, 22, 28, 32]), rounds=30, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
