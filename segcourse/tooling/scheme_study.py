@@ -20,13 +20,24 @@ from pathlib import Path
 import torch
 
 from .._paths import data_dir
-from ..checkpoints import (CHECKPOINTS, SCHEME_NETS, checkpoint_path, load_checkpoint, save_checkpoint,
+from ..checkpoints import (CHECKPOINTS, SCHEME_NETS, SCHEME_RESULTS, checkpoint_path, load_checkpoint, save_checkpoint,
                            scheme_val_set, size_scores, train_scheme, _val_miou)
 from ..data.scenes import CLASSES
 from ..models.common import feature_costs
 from ..models.deeplab import build_scheme, with_output_stride
 
-RESULTS = "results/lesson07_schemes.json"
+RESULTS = SCHEME_RESULTS
+
+
+def one_thread() -> None:
+    """One torch thread for this process, also inside the training loop (``fit`` seeds with
+    ``seed_everything``, whose default is 2 threads)."""
+    import functools
+
+    from .. import train
+    from ..seed import seed_everything
+    torch.set_num_threads(1)
+    train.seed_everything = functools.partial(seed_everything, threads=1)
 
 
 def run(name: str, seed: int, write_checkpoint: bool = False) -> dict:
@@ -42,7 +53,7 @@ def run(name: str, seed: int, write_checkpoint: bool = False) -> dict:
         rec["val_os8"] = size_scores(dense, images, masks, inst)
         rec["val80_miou_os8"] = _val_miou(dense)
         rec["macs_os8"] = feature_costs(dense, (1, 3, 128, 128))["macs"]
-    if write_checkpoint and seed == 0:
+    if write_checkpoint and seed == 0 and name in CHECKPOINTS:
         path = save_checkpoint(model, checkpoint_path(name), meta, half=CHECKPOINTS[name].half)
         rec["checkpoint_bytes"] = path.stat().st_size
         rec["checkpoint_val80_miou"] = _val_miou(load_checkpoint(name))
@@ -58,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--write-checkpoints", action="store_true")
     p.add_argument("--merge", nargs="*", help="JSON lines files to merge into data/" + RESULTS)
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
+    one_thread()
     if a.merge:
         runs = [json.loads(line) for f in a.merge for line in Path(f).read_text().splitlines() if line.strip()]
         out = data_dir() / RESULTS
