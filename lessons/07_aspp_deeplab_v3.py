@@ -309,46 +309,119 @@ for name, net in (("ASPP v2 (sum of scores)", v2), ("ASPP v3 (concat + BN + pool
 # no training set uses, scored by mIoU and by instance IoU per object size (`sc.instance_size_iou`:
 # small < 12², medium < 24², large; a false positive counts against an instance when it falls in its
 # box scaled ×2). The runs were made by `python -m segcourse.tooling.scheme_study` (one thread per
-# process, two processes on a shared, loaded 2-core machine: the seconds per iteration are inflated,
-# compare them with each other only); the lesson reads the recorded file:
+# process, on a shared and heavily loaded 2-core machine, which set the budget: a few hundred
+# iterations, far from convergence); the file also holds runs at half the budget, to see which
+# gaps grow with training. The lesson reads the recorded file:
 
 # %% slideshow={"slide_type": null}
 runs = sc.scheme_study_results()
+images, masks, instances = sc.scheme_val_set()
 order = ["deeplab_pyramid", "deeplab_encdec", "deeplab_deeper", "deeplab_spp", "deeplab_spp_v2", "deeplab_spp_os16"]
 label = {"deeplab_pyramid": "(a) image pyramid", "deeplab_encdec": "(b) encoder-decoder",
          "deeplab_deeper": "(c) deeper, atrous", "deeplab_spp": "(d) ASPP v3 (OS 8)",
          "deeplab_spp_v2": "    ASPP v2, summed", "deeplab_spp_os16": "(d) ASPP v3, OS 16"}
-by_net = {n: [r for r in runs if r["net"] == n] for n in order if any(r["net"] == n for r in runs)}
-first = runs[0]
-print(f"{len(runs)} runs, {first['steps']} iterations of {first['batch_size']} scenes each, seeds "
+budget = max(r["steps"] for r in runs)                   # the recipe's budget; the file also holds a smaller one
+by_net = {n: [r for r in runs if r["net"] == n and r["steps"] == budget] for n in order
+          if any(r["net"] == n and r["steps"] == budget for r in runs)}
+first = by_net["deeplab_spp"][0]
+print(f"{sum(map(len, by_net.values()))} runs, {first['steps']} iterations of {first['batch_size']} scenes each, seeds "
       f"{sorted({r['seed'] for r in runs})}; val: {sum(first['val'][f'count_{b}'] for b in sc.SIZE_BUCKETS)} instances "
       f"({', '.join(str(first['val'][f'count_{b}']) + ' ' + b for b in sc.SIZE_BUCKETS)})")
-print(f"\n{'net':20s} | {'mIoU':>13s} | {'small':>13s} | {'medium':>13s} | {'large':>13s} | params  | MMACs | s/iter")
+print(f"\n{'net':20s} | {'mIoU':>13s} | {'small':>13s} | {'medium':>13s} | {'large':>13s} | params | MMACs")
 table = {}
 for n, rs in by_net.items():
     vals = {k: [r["val"][k] for r in rs] for k in ("miou", "small", "medium", "large")}
     table[n] = {k: float(np.mean(v)) for k, v in vals.items()}
     cells = " | ".join(f"{np.mean(v):.3f} ±{np.ptp(v) / 2:.3f}" for v in vals.values())
-    print(f"{label[n]:20s} | {cells} | {rs[0]['params'] / 1e3:5.0f} k | {rs[0]['macs'] / 1e6:5.1f} "
-          f"| {np.mean([r['seconds_per_step'] for r in rs]):.2f}")
+    print(f"{label[n]:20s} | {cells} | {rs[0]['params'] / 1e3:4.0f} k | {rs[0]['macs'] / 1e6:5.1f}")
 print("\nmean of the seeds ± half their range; instance IoU per size bucket")
+means = {n: table[n]["miou"] for n in by_net}
+seed_gap = max(np.ptp([r["val"]["miou"] for r in rs]) for rs in by_net.values())
+print(f"largest gap between two schemes' means: {max(means.values()) - min(means.values()):.3f} mIoU; "
+      f"largest gap between the two seeds of one scheme: {seed_gap:.3f}")
+small_budget = min(r["steps"] for r in runs)
+print(f"\nmIoU after {small_budget} and after {budget} iterations (mean of the seeds):")
+for n in by_net:
+    at = {b: np.mean([r["val"]["miou"] for r in runs if r["net"] == n and r["steps"] == b]) for b in (small_budget, budget)}
+    print(f"  {label[n]:20s} {at[small_budget]:.3f} -> {at[budget]:.3f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Time per training iteration (8 scenes, forward + backward + Adam step), measured here on this
+# machine (the recorded runs shared a loaded machine, so their clocks are not comparable):
+
+# %% slideshow={"slide_type": null} tags=["nbval-ignore-output"]
+xb, yb = images[:8], masks[:8]
+for n in by_net:
+    net = sc.CHECKPOINTS[n].build().train()
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        loss = F.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t)
+    print(f"{label[n]:20s} {min(times[1:]) * 1e3:5.0f} ms per iteration")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # **What the shipped checkpoints measure, live** (seed 0, stored in half precision), on the 80
 # shipped val scenes (the metric each checkpoint promises in the table) and on the 480 of the study:
 
 # %% slideshow={"slide_type": null}
-images, masks, instances = sc.scheme_val_set()
 live = {}
 for n, net in nets.items():
     live[n] = sc.size_scores(net, images, masks, instances)
-    rec = next((r for r in runs if r["net"] == n and r["seed"] == 0), None)
+    rec = next((r for r in by_net[n] if r["seed"] == 0), None)
     rec_txt = f"recorded (float32) {rec['val']['miou']:.3f}" if rec else "not in the recorded runs"
     print(f"{label[n]:20s} mIoU: 80 shipped val {sc.checkpoint_metric(n, net):.3f}, 480 val {live[n]['miou']:.3f} "
           f"({rec_txt}); small / medium / large {live[n]['small']:.3f} / {live[n]['medium']:.3f} / {live[n]['large']:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# FINDINGS-PLACEHOLDER
+# **How far from convergence?** Lesson 04's FCN-8s, trained much longer, on the same 480 val scenes:
+
+# %% slideshow={"slide_type": null}
+fcn = sc.load_checkpoint("fcn8s")
+ref = sc.size_scores(fcn, images, masks, instances)
+seen, fcn_seen = first["steps"] * first["batch_size"], fcn.meta["epochs"] * fcn.meta["train_scenes"]
+ours_loss = np.mean([r["final_loss"] for rs in by_net.values() for r in rs])
+print(f"FCN-8s saw {fcn_seen:,} training images ({fcn_seen / seen:.0f} x the {seen:,} of each scheme here); final "
+      f"training loss {fcn.meta['final_loss']:.3f} vs {ours_loss:.3f} (mean of the schemes' last epoch)")
+print(f"FCN-8s on the 480 val scenes: mIoU {ref['miou']:.3f}; small / medium / large {ref['small']:.3f} / "
+      f"{ref['medium']:.3f} / {ref['large']:.3f}; recall {ref['recall_small']:.3f} / {ref['recall_medium']:.3f} / "
+      f"{ref['recall_large']:.3f}")
+print("the schemes' recall small / medium / large (mean of the seeds):")
+for n, rs in by_net.items():
+    print(f"  {label[n]:20s} " + " / ".join(f"{np.mean([r['val'][f'recall_{b}'] for r in rs]):.3f}" for b in sc.SIZE_BUCKETS))
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **What the numbers say.**
+#
+# - **v3's ranking does not show at this budget.** The four schemes land within a few hundredths
+#   of mIoU of each other, and the largest gap between two schemes is about the size of the gap
+#   between two seeds of *one* scheme (printed under the table). Two seeds cannot separate them; the
+#   paper's gains (ASPP over the cascade, both over the pyramid and the encoder-decoder) are a
+#   few points of mIoU after 30,000+ iterations from ImageNet-pretrained ResNets, and we trained
+#   from scratch for a few hundred.
+# - **Why: none of them has converged.** Their training loss is still many times FCN-8s's, they
+#   recover a fraction of what FCN-8s recovers at every size, and small objects are almost missed by
+#   all (recall above). Doubling the budget moved every scheme only a little. The comparison here
+#   measures how fast each architecture starts to learn, not where it ends.
+# - **By object size** the encoder-decoder, whose decoder goes back to stride 4, is the one that
+#   keeps a little more of the small objects in both seeds; the ASPP net trained at output stride 16
+#   keeps the least. Detail is where resolution shows first.
+# - **What it costs is measured, and there the schemes do differ**: the image pyramid runs its
+#   backbone three times (the most MACs and the slowest iteration), the encoder-decoder is the
+#   cheapest, ASPP sits in between.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# > **"An engineering win" (工程上的胜利), in these numbers.** The slide calls v3 an engineering win,
+# > and at course scale that is the fair reading: the *idea* of ASPP buys no measurable accuracy
+# > over the other three ways here; what v3 adds is engineering that makes atrous context cheap and
+# > trainable: batch norm in every branch, image-level pooling for the context large rates cannot
+# > reach, rates scaled to the map (section 3), training at output stride 16 (section 6) and, in the
+# > paper, a schedule, pretraining and bootstrapping that our budget does not have. Its accuracy
+# > for a given cost is what it wins on, and that needs a budget far larger than a lesson's to see.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Train at output stride 16, infer at 8
@@ -402,7 +475,14 @@ print(f"\nrunning the OS-16 nets at OS 8: mIoU {np.mean(gain):+.3f} on average o
       f"{np.mean([r['seconds_per_step'] for r in by_net.get('deeplab_spp', [])]):.2f} s at 8")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# OS-FINDINGS-PLACEHOLDER
+# **Findings.** Run at output stride 8, the net trained at 16 costs the extra MACs printed above
+# and gains nothing measurable here (the mean change is within the seeds' noise). v3 reports about a
+# point of mIoU from the same switch, on 513×513 images whose 33×33 map at stride 16 is still coarse;
+# our 8×8 map at stride 16 is so coarse that the net trained on it has learnt little about small
+# objects to begin with, and a denser grid cannot bring back what the weights never learnt. What
+# does show is the other half of v3's argument: an iteration at output stride 16 is cheaper than at
+# 8 (timed above), and the net trained there is about as good overall as the one trained at 8, but
+# worse on small objects.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. A short live run of the recipe
@@ -427,7 +507,14 @@ print("mean loss per epoch:", [round(v, 3) for v in hist["loss"]])
 #   paper does not have and uses the OS-8 rates (12, 24, 36).
 # - A branch's field is $F + 2rJ$; on a small map a large rate reads mostly padding, and from
 #   $r \ge n$ it is a 1×1 convolution (v3's Figure 4): global context needs the pooling branch.
-# - SUMMARY-PLACEHOLDER
+# - v3's Figure 2 at course scale, like for like (same recipe, iterations, data order; two seeds;
+#   480 val scenes by object size): at a few hundred iterations from scratch the four schemes are
+#   within seed noise of each other, all far from converged; they differ in cost (the pyramid runs
+#   its backbone three times). The paper's ranking needs a budget we do not have; "an engineering
+#   win" (工程上的胜利) is the fair name: batch norm, image pooling, rates fitted to the map and
+#   output stride 16 for training make ASPP cheap and trainable, rather than a new idea winning alone.
+# - Train at output stride 16, infer at 8: same weights, rates doubled (`sc.with_output_stride`);
+#   training at 16 is cheaper, and here running at 8 gave no measurable gain.
 #
 # **References.** L.-C. Chen, G. Papandreou, I. Kokkinos, K. Murphy, A. Yuille, *DeepLab: Semantic
 # Image Segmentation with Deep Convolutional Nets, Atrous Convolution, and Fully Connected CRFs*

@@ -4,7 +4,7 @@ data order and flips per seed) at several seeds and scored on ``scheme_val_set``
 
     python -m segcourse.tooling.scheme_study --seeds 0 --out /tmp/seed0.jsonl [--write-checkpoints]
     python -m segcourse.tooling.scheme_study --seeds 1 --out /tmp/seed1.jsonl
-    python -m segcourse.tooling.scheme_study --merge /tmp/seed0.jsonl /tmp/seed1.jsonl
+    python -m segcourse.tooling.scheme_study --merge /tmp/seed0.jsonl /tmp/seed1.jsonl [more.jsonl ...]
 
 One JSON line per run (appended as each finishes); ``--merge`` writes the lesson's results file,
 ``data/results/lesson07_schemes.json``. ``--write-checkpoints`` saves the seed-0 nets as the shipped
@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--nets", nargs="*", default=list(SCHEME_NETS))
     p.add_argument("--out", help="JSON lines file to append each run to")
     p.add_argument("--write-checkpoints", action="store_true")
+    p.add_argument("--scenes", type=int, help="train on this many scenes instead of SCHEME_SCENES (a smaller budget; "
+                                              "the recorded file also holds 96-iteration runs: --scenes 768)")
     p.add_argument("--merge", nargs="*", help="JSON lines files to merge into data/" + RESULTS)
     a = p.parse_args(argv)
     one_thread()
@@ -77,6 +79,9 @@ def main(argv=None) -> int:
         out.write_text(json.dumps({"threads": 1, "runs": runs}, indent=1) + "\n")
         print(f"wrote {out} ({len(runs)} runs)")
         return 0
+    if a.scenes:
+        from .. import checkpoints
+        checkpoints.SCHEME_SCENES = a.scenes
     scheme_val_set()
     for seed in a.seeds:
         for name in a.nets:
