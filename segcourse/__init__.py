@@ -25,7 +25,7 @@ from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf,
                   MultiScaleRoIAlign, roi_pool_bins, roi_align_sample_points, roi_views, roi_shift_trace, quantisation_error,
                   sub_pixel_boxes, fpn_levels, dilate_kernel, space_to_batch, batch_to_space,
                   atrous_conv2d_space_to_batch, effective_kernel_size, sampling_footprint, footprint_1d,
-                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions,
+                  footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions, aspp_tap_frame,
                   space_to_batch_paddings, RATE_PATTERNS, rate_pattern,
                   FCISScores, assemble_inside_outside, box_iou, fcis_frame, fcis_mask_and_score, group_channels,
                   gt_score_maps, paste_masks, ps_cell, ps_channel)
@@ -35,17 +35,18 @@ from .metrics import (ERROR_KINDS, error_kinds, error_kind_counts, band_accuracy
 from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
                      VGGClassifier, center_crop, conv_macs, convolutionalize, fc_as_conv, fuse_scores, heat_maps,
                      pad_for_heat_map, sliding_window, slim_vgg16_features, train_heat_map_classifier,
-                     vgg16_layer_names, feature_costs, SmallBackbone, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SCHEMES, build_scheme,
+                     vgg16_layer_names, feature_costs, SmallBackbone, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SPPv2Net, with_output_stride, SCHEMES, build_scheme,
                      GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs, LargeKernelNet,
                      large_kernel_head, score_erf, kernel_footprints, expected_energy,
                      FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, mask_targets, sample_rois, train_fcis)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
-from .checkpoints import CHECKPOINTS, checkpoint_path, load_checkpoint, save_checkpoint  # noqa: E402
+from .checkpoints import (CHECKPOINTS, checkpoint_metric, checkpoint_path, load_checkpoint, save_checkpoint,  # noqa: E402
+                          scheme_study_results, scheme_val_set, size_scores)
 from .draw import (draw_fcis_head, draw_ps_tiles, draw_roi_grid, draw_score_map, grid_segments, tile_mosaic,  # noqa: E402
-                   draw_fcn_architecture, fcn_tensor_sizes, draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_gcn_impulse, draw_kernel_footprints, draw_gcn_pipeline, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
+                   draw_fcn_architecture, fcn_tensor_sizes, draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_aspp_footprint, draw_context_schemes, draw_gcn_impulse, draw_kernel_footprints, draw_gcn_pipeline, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
-                      receptive_field_explorer, footprint_explorer, crf_explorer, roi_explorer, fcis_explorer,
+                      receptive_field_explorer, footprint_explorer, aspp_explorer, crf_explorer, roi_explorer, fcis_explorer,
                       kernel_explorer)
 from .exercises import check, solution  # noqa: E402
 
@@ -65,7 +66,7 @@ __all__ = [
     "roi_pool_bins", "roi_align_sample_points", "roi_views", "roi_shift_trace", "quantisation_error", "sub_pixel_boxes",
     "fpn_levels", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch",
     "effective_kernel_size", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame",
-    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "space_to_batch_paddings", "RATE_PATTERNS",
+    "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "aspp_tap_frame", "space_to_batch_paddings", "RATE_PATTERNS",
     "rate_pattern",
     "FCISScores", "assemble_inside_outside", "box_iou", "fcis_frame", "fcis_mask_and_score", "group_channels",
     "gt_score_maps", "paste_masks", "ps_cell", "ps_channel",
@@ -77,16 +78,16 @@ __all__ = [
     "FCN", "FCN_VARIANTS", "HEATMAP_WIDTHS", "VGG16_LAYOUT", "VGG_WIDTHS", "TinyFCN", "VGGBackbone",
     "VGGClassifier", "center_crop", "conv_macs", "convolutionalize", "fc_as_conv", "fuse_scores", "heat_maps",
     "pad_for_heat_map", "sliding_window", "slim_vgg16_features", "train_heat_map_classifier",
-    "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
+    "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
     "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
     "train_fcis", "fit", "predict", "predict_proba", "train_segmentation",
     # checkpoints
-    "CHECKPOINTS", "checkpoint_path", "load_checkpoint", "save_checkpoint",
+    "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "scheme_val_set", "size_scores",
     # pictures and widgets
     "draw_fcis_head", "draw_ps_tiles", "draw_roi_grid", "draw_score_map", "grid_segments", "tile_mosaic",
-    "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
+    "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_aspp_footprint", "draw_context_schemes", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
-    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer",
+    "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer",
     # exercises
     "check", "solution",
 ]

@@ -24,7 +24,8 @@ from ._paths import data_dir
 from ._validate import check_choice
 from .data.scene_dataset import load_scene_instances, load_scenes, render_scenes
 from .data.scenes import CLASSES
-from .metrics import confusion_matrix, mask_ap, mean_iou
+from .metrics import SIZE_BUCKETS, confusion_matrix, instance_size_iou, mask_ap, mean_iou
+from .models.deeplab import build_scheme
 from .models.fcis import FCIS, fcis_predict, init_from_fcn, instance_boxes, train_fcis
 from .models.fcn import FCN
 from .models.gcn import LargeKernelNet
@@ -35,7 +36,8 @@ from .seed import seed_everything
 from .train import predict, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
-           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "fcis_training_set", "LK_NETS",
+           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "fcis_training_set", "SCHEME_NETS",
+           "train_scheme", "scheme_val_set", "size_scores", "scheme_study_results", "LK_NETS",
            "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
            "train_head_on_features", "load_frozen_backbone"]
 
@@ -171,10 +173,6 @@ def _train_fcis(model: nn.Module, progress: bool = True) -> dict:
 #: lesson 08 report). Note: ``seed_everything`` (called by ``fit``) sets 2 threads.
 LK_BATCH = 8
 LK_EPOCHS = 2
-#: The study's validation set: the 80 shipped val scenes and LK_VAL_EXTRA more from dataset seed
-#: LK_VAL_SEED (no training set uses it; lesson 07's study uses the same 480 scenes).
-LK_VAL_EXTRA = 400
-LK_VAL_SEED = 7
 #: name -> LargeKernelNet keyword arguments (the shipped ones and the study's other nets).
 LK_NETS = {"lk_base": {"head": "conv", "k": 1}, "lk_gcn3": {"head": "gcn", "k": 3},
            "lk_gcn7": {"head": "gcn", "k": 7}, "lk_gcn11": {"head": "gcn", "k": 11},
@@ -200,10 +198,10 @@ def train_large_kernel(model: nn.Module, seed: int = 0, progress: bool = True, d
 
 @functools.lru_cache(maxsize=1)
 def large_kernel_val_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """The study's 480 val scenes: images (480, 3, 128, 128), masks (480, 128, 128); do not modify."""
-    images, masks = load_scenes("val")
-    extra_images, extra_masks = render_scenes(LK_VAL_EXTRA, seed=LK_VAL_SEED)
-    return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
+    """The study's 480 val scenes, lesson 07's (:func:`scheme_val_set`) without the instance maps:
+    images (480, 3, 128, 128), masks (480, 128, 128); do not modify."""
+    images, masks, _ = scheme_val_set()
+    return images, masks
 
 
 #: The k sweep on a frozen backbone: only the head of a LargeKernelNet trains, LK_PROBE_STEPS steps of
@@ -262,6 +260,91 @@ def _lk_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
                           description, ("08",), "val_miou", promise, half=True)
 
 
+#: Lesson 07's study of DeepLab v3's Figure 2: each net trains SCHEME_EPOCHS epoch(s) over the first
+#: SCHEME_SCENES scenes of ``fcn_training_set`` in batches of SCHEME_BATCH (192 iterations: the budget a
+#: shared, loaded 2-core machine allowed for 5 nets x 2 seeds in about 35 minutes), Adam 3e-3
+#: one-cycle, the same seeded data order and flips for every net (fit's ``seed``), weights drawn from
+#: ``build_scheme``'s ``seed``. The study (``python -m segcourse.tooling.scheme_study``) runs it at
+#: seeds 0 and 1; the shipped checkpoints are the seed-0 runs, in half precision.
+SCHEME_BATCH = 8
+SCHEME_SCENES = 1536
+SCHEME_EPOCHS = 1
+#: name -> (build_scheme name, keyword arguments). ``deeplab_spp_os16`` trains at output stride 16
+#: with rates (2, 3, 4) on its 8 x 8 map; ``with_output_stride(model, 8)`` runs it at 8 with (4, 6, 8).
+SCHEME_NETS = {"deeplab_pyramid": ("image_pyramid", {}), "deeplab_encdec": ("encoder_decoder", {}),
+               "deeplab_deeper": ("deeper_atrous", {}), "deeplab_spp": ("spp", {}),
+               "deeplab_spp_v2": ("spp_v2", {}), "deeplab_spp_os16": ("spp", {"output_stride": 16, "rates": (2, 3, 4)})}
+#: The study's validation set: the 80 shipped val scenes and SCHEME_VAL_EXTRA more from dataset seed
+#: SCHEME_VAL_SEED (no training set uses it).
+SCHEME_VAL_EXTRA = 400
+SCHEME_VAL_SEED = 7
+
+
+@functools.lru_cache(maxsize=1)
+def _scheme_training_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The first SCHEME_SCENES scenes of ``fcn_training_set`` (the same tensors), rendering only those."""
+    images, masks = load_scenes("train")
+    extra_images, extra_masks = render_scenes(SCHEME_SCENES - images.shape[0], seed=1)
+    return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
+
+
+def train_scheme(model: nn.Module, seed: int = 0, progress: bool = True, desc: str = "scheme") -> dict:
+    """Lesson 07's recipe (SCHEME_EPOCHS over SCHEME_SCENES scenes): train ``model`` in place with data order ``seed``."""
+    images, masks = _scheme_training_set()
+    hist = train_segmentation(model, images, masks, epochs=SCHEME_EPOCHS,
+                              batch_size=SCHEME_BATCH, lr=3e-3, seed=seed, progress=progress, desc=desc)
+    return {"epochs": SCHEME_EPOCHS, "train_scenes": SCHEME_SCENES, "batch_size": SCHEME_BATCH,
+            "steps": hist["steps"], "final_loss": hist["loss"][-1], "seconds": hist["seconds"],
+            "seconds_per_step": hist["seconds"] / hist["steps"], "seed": seed}
+
+
+@functools.lru_cache(maxsize=1)
+def scheme_val_set() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The study's val set: images (N, 3, 128, 128), masks (N, 128, 128), instance maps (N, 128, 128),
+    the 80 shipped val scenes first. Callers must not modify it."""
+    images, masks = load_scenes("val")
+    inst = load_scene_instances("val")
+    ei, em, ek = render_scenes(SCHEME_VAL_EXTRA, seed=SCHEME_VAL_SEED, instances=True)
+    return torch.cat([images, ei]), torch.cat([masks, em]), torch.cat([inst, ek])
+
+
+def size_scores(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, instances: torch.Tensor,
+                batch_size: int = 32) -> dict:
+    """mIoU over all pixels and mean instance IoU per size bucket (``instance_size_iou``) of
+    ``model``'s predictions: {"miou", "small", "medium", "large", "recall_<bucket>", "count_<bucket>"}."""
+    pred = predict(model, images, batch_size)
+    out = {"miou": mean_iou(confusion_matrix(pred, masks, num_classes=len(CLASSES)))}
+    s = instance_size_iou(pred, masks, instances, num_classes=len(CLASSES))
+    for i, b in enumerate(SIZE_BUCKETS):
+        out[b] = float(s["mean_iou"][i])
+        out[f"recall_{b}"] = float(s["recall"][i])
+        out[f"count_{b}"] = int(s["count"][i])
+    return out
+
+
+#: Where ``python -m segcourse.tooling.scheme_study --merge`` writes the study's runs (under data/).
+SCHEME_RESULTS = "results/lesson07_schemes.json"
+
+
+def scheme_study_results() -> list[dict]:
+    """The recorded runs of lesson 07's study (``data/results/lesson07_schemes.json``): one dict per
+    (net, seed) with the recipe's meta (steps, seconds_per_step, ...), ``params``, ``macs``,
+    ``val80_miou`` and ``val`` (:func:`size_scores` on :func:`scheme_val_set`); the output-stride-16
+    net also ``val_os8``, ``val80_miou_os8`` and ``macs_os8`` (run at output stride 8)."""
+    import json
+    path = data_dir() / SCHEME_RESULTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.tooling.scheme_study` (see its docstring)")
+    return json.loads(path.read_text())["runs"]
+
+
+def _scheme_spec(name: str, promise: float, description: str) -> "CheckpointSpec":
+    scheme, kwargs = SCHEME_NETS[name]
+    return CheckpointSpec(lambda: build_scheme(scheme, num_classes=len(CLASSES), seed=0, **kwargs),
+                          lambda model, progress: train_scheme(model, 0, progress, name),
+                          description, ("07",), "val_miou", promise, half=True)
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -296,6 +379,11 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "fcis": CheckpointSpec(
         lambda: FCIS(num_classes=len(CLASSES), k=3, mask_size=12), _train_fcis,
         "FCIS head (k = 3) on the FCN-8s backbone, from fcn8s", ("09",), "val_mask_ap_gt_boxes", 0.27),
+    "deeplab_pyramid": _scheme_spec("deeplab_pyramid", 0.20, "v3 Fig. 2(a) image pyramid (scales 1, 0.75, 0.5, max-fused)"),
+    "deeplab_encdec": _scheme_spec("deeplab_encdec", 0.21, "v3 Fig. 2(b) encoder-decoder (stride 32 down, skips up to 4)"),
+    "deeplab_deeper": _scheme_spec("deeplab_deeper", 0.2, "v3 Fig. 2(c) deeper with atrous (3 residual blocks at rates 4, 8, 16)"),
+    "deeplab_spp": _scheme_spec("deeplab_spp", 0.19, "v3 Fig. 2(d) ASPP v3 (1x1, rates 3, 6, 9, image pooling) at stride 8"),
+    "deeplab_spp_os16": _scheme_spec("deeplab_spp_os16", 0.19, "ASPP v3 trained at stride 16 (rates 2, 3, 4)"),
 }
 
 

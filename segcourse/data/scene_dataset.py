@@ -167,8 +167,8 @@ def render_scenes(n: int, seed: int = 1, size: int = 128, instances: bool = Fals
 
     seed: dataset seed >= 1. Seed 0 is the shipped data, whose validation scenes (ids 320-399)
     would leak into a training set. Returns images (n, 3, size, size) float32 in [0, 1] and masks
-    (n, size, size) int64 class ids; with ``instances=True`` also the instance maps (n, size, size)
-    uint8 (0 = none, 1..N the objects in painting order, as ``Scene.instance``).
+    (n, size, size) int64 class ids; with ``instances`` also the instance maps (n, size, size) int64
+    (0 = none, 1..K as ``Scene.instance``).
     """
     n = check_int(n, "n", min_value=1, max_value=10**6)
     seed = check_int(seed, "seed", min_value=1)
@@ -177,13 +177,13 @@ def render_scenes(n: int, seed: int = 1, size: int = 128, instances: bool = Fals
         raise TypeError(f"instances: expected a bool, got {type(instances).__name__}")
     images = torch.empty(n, 3, size, size)
     masks = torch.empty(n, size, size, dtype=torch.int64)
-    inst = torch.empty(n, size, size, dtype=torch.uint8) if instances else None
+    inst = torch.empty(n, size, size, dtype=torch.int64) if instances else None
     for k in range(n):
         scene = render_scene(seed * 10**6 + k, size)
         images[k] = image_tensor(scene.image)
         masks[k] = torch.from_numpy(scene.semantic)
         if instances:
-            inst[k] = torch.from_numpy(scene.instance.astype("uint8"))
+            inst[k] = torch.from_numpy(scene.instance)
     return (images, masks, inst) if instances else (images, masks)
 
 

@@ -17,7 +17,7 @@ from .base import get_axes, to_rgb
 
 __all__ = ["footprint_rgba", "footprint_overlay", "draw_sampling_footprint", "set_box", "draw_valid_taps", "draw_aspp_taps",
            "draw_gcn_impulse", "draw_kernel_footprints", "update_kernel_footprints",
-           "draw_gcn_pipeline"]
+           "draw_gcn_pipeline", "draw_aspp_footprint", "draw_context_schemes"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -336,3 +336,150 @@ def draw_gcn_pipeline(model=None, size: int = 128, ax=None) -> dict:
         import matplotlib.pyplot as plt
         plt.show()
     return {"boxes": boxes}
+
+
+def _tap_faces(inside, colour) -> np.ndarray:
+    """Face colours of one branch's taps: filled (``colour``) inside the map, transparent outside."""
+    from matplotlib.colors import to_rgba
+    m = as_array(inside, "inside", ndim=1).astype(bool)
+    return np.where(m[:, None], np.array(to_rgba(colour))[None], np.zeros((1, 4)))
+
+
+def _tap_limits(frame: dict) -> tuple[float, float]:
+    """Axis limits (low, high) holding the map and every tap of ``frame`` (one unit of margin)."""
+    t = as_array(frame["taps"], "frame['taps']")
+    return min(-1.5, float(t.min()) - 1), max(frame["size"] + 0.5, float(t.max()) + 1)
+
+
+def draw_aspp_footprint(frame: dict, axes=None, legend: bool = True) -> dict:
+    """Lesson 07's widget picture of :func:`segcourse.ops.atrous.aspp_tap_frame`: left, the
+    ``size`` x ``size`` feature map (grey square) and where each ASPP branch's taps read it (filled:
+    inside, hollow: zero padding), the unit as a black cross; right, the share of taps inside
+    against the rate on this map (v3's Figure 4) with each branch's rate marked.
+    axes: two axes (default: a new figure); legend: label the branches under the map (a widget
+    leaves it out: text is most of a redraw's cost). Returns the artists: ``map`` (Rectangle), ``branches``
+    (list of PathCollection), ``unit``, ``curve`` (Line2D), ``marks`` (PathCollection)."""
+    from matplotlib.patches import Rectangle
+    if axes is None:
+        import matplotlib.pyplot as plt
+        _, axes = plt.subplots(1, 2, figsize=(8.4, 3.8))
+        own = True
+    else:
+        own = False
+    ax, bx = axes
+    n = frame["size"]
+    rect = ax.add_patch(Rectangle((-0.5, -0.5), n, n, facecolor="0.9", edgecolor="0.3"))
+    branches = []
+    for b, r in enumerate(frame["rates"]):
+        c = _BRANCH_COLOURS[b % len(_BRANCH_COLOURS)]
+        t = as_array(frame["taps"][b], "taps")
+        branches.append(ax.scatter(t[:, 1], t[:, 0], s=36, facecolors=_tap_faces(frame["inside"][b], c),
+                                   edgecolors=c, linewidths=1.3, zorder=3, label=f"3x3, rate {r}"))
+    unit = ax.scatter([frame["position"][1]], [frame["position"][0]], marker="x", s=60, color="k", zorder=4)
+    lo, hi = _tap_limits(frame)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(hi, lo)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=7, frameon=False)
+    curve = frame["curve"]
+    rr = as_array(curve["rates"], "curve['rates']")
+    line, = bx.plot(rr, as_array(curve["mean_fraction"], "mean_fraction"), color="0.3", lw=1.5)
+    marks = bx.scatter(list(frame["rates"]), as_array(frame["mean_fraction"], "mean_fraction"), s=50, zorder=3,
+                       c=[_BRANCH_COLOURS[b % len(_BRANCH_COLOURS)] for b in range(len(frame["rates"]))])
+    bx.set_xlim(0, rr.max() + 1)
+    bx.set_ylim(0, 1.02)
+    bx.set_yticks([0, 0.5, 1])
+    bx.set_xticks(np.linspace(0, rr.max(), 4).round().astype(int))
+    bx.tick_params(labelsize=8)
+    if legend:
+        bx.set_title("mean share of the 9 taps inside, against the rate", fontsize=9)
+    bx.grid(alpha=0.3)
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return {"map": rect, "branches": branches, "unit": unit, "curve": line, "marks": marks}
+
+
+def _box(ax, x, yc, h, label, colour, w=0.55, fontsize=7):
+    from matplotlib.patches import Rectangle
+    ax.add_patch(Rectangle((x, yc - h / 2), w, h, facecolor=colour, edgecolor="0.25", lw=0.8))
+    if label:
+        ax.text(x + w / 2, yc - h / 2 - 0.12, label, ha="center", va="top", fontsize=fontsize)
+    return x + w
+
+
+def _arrow(ax, x0, y0, x1, y1, **kw):
+    ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle="-|>", lw=0.8, color=kw.get("color", "0.3"),
+                                                         linestyle=kw.get("ls", "-"),
+                                                         connectionstyle=kw.get("cs", "arc3")))
+
+
+def draw_context_schemes(axes=None) -> list:
+    """DeepLab v3's Figure 2 (arXiv:1706.05587) as course-scale diagrams: (a) image pyramid, (b)
+    encoder-decoder, (c) deeper with atrous convolution, (d) spatial pyramid pooling. Each box is a
+    feature map, its height proportional to its resolution (1 / output stride; labels: stride or
+    rate). axes: four axes (default: a new 1 x 4 figure). Returns the four axes."""
+    if axes is None:
+        import matplotlib.pyplot as plt
+        _, axes = plt.subplots(1, 4, figsize=(14, 3.6))
+        own = True
+    else:
+        own = False
+    H = 2.4                                   # box height of a stride-1 map (the image)
+    enc, dec, ctx = "#c6dbef", "#fdd0a2", "#c7e9c0"
+    # (a) image pyramid: the same net on three scales, max over the upsampled scores
+    ax = axes[0]
+    for i, s in enumerate((1.0, 0.75, 0.5)):
+        y = 3.2 - i * 1.35
+        x = _box(ax, 0, y, 1.0 * s, f"x{s:g}", "0.85", w=1.0 * s)
+        _arrow(ax, x + 0.05, y, 1.45, y)
+        x = _box(ax, 1.5, y, 0.9 * s / 2, "", enc, w=0.9)
+        ax.text(1.95, y, "same net", ha="center", va="center", fontsize=6)
+        _arrow(ax, x + 0.05, y, 2.95, 1.85 + (1 - i) * 0.3)
+    _box(ax, 3.0, 1.85, 0.9, "max", ctx, w=0.55)
+    ax.set_title("(a) image pyramid", fontsize=9)
+    # (b) encoder-decoder
+    ax = axes[1]
+    x, tops = 0.0, {}
+    for k, s in enumerate((2, 4, 8, 16, 32)):
+        tops[s] = x
+        x = _box(ax, x, 2.0, H / s * 2, str(s), enc, w=0.42) + 0.12
+    for s in (16, 8, 4):
+        px = x
+        x = _box(ax, x, 2.0, H / s * 2, str(s), dec, w=0.42) + 0.12
+        _arrow(ax, tops[s] + 0.21, 2.0 + H / s + 0.05, px + 0.21, 2.0 + H / s + 0.05, ls="--", cs="arc3,rad=-0.35")
+    ax.set_title("(b) encoder-decoder", fontsize=9)
+    # (c) deeper with atrous convolution
+    ax = axes[2]
+    x = 0.0
+    for s in (2, 4, 8):
+        x = _box(ax, x, 2.0, H / s * 2, str(s), enc, w=0.42) + 0.12
+    for r in ("8\nr2", "8\nr4", "8\nr8", "8\nr16"):
+        x = _box(ax, x, 2.0, H / 8 * 2, r, ctx, w=0.42) + 0.12
+    ax.set_title("(c) deeper with atrous convolution", fontsize=9)
+    # (d) spatial pyramid pooling (ASPP)
+    ax = axes[3]
+    x = 0.0
+    for s in (2, 4, 8):
+        x = _box(ax, x, 2.0, H / s * 2, str(s), enc, w=0.42) + 0.12
+    x = _box(ax, x, 2.0, H / 8 * 2, "8\nr2", enc, w=0.42)
+    for i, lab in enumerate(("1x1", "r3", "r6", "r9", "pool")):
+        y = 3.4 - i * 0.7
+        _arrow(ax, x + 0.02, 2.0, x + 0.45, y)
+        _box(ax, x + 0.5, y, 0.3, "", ctx, w=0.5)
+        ax.text(x + 0.75, y, lab, ha="center", va="center", fontsize=6)
+        _arrow(ax, x + 1.02, y, x + 1.45, 2.0)
+    _box(ax, x + 1.5, 2.0, 0.6, "concat\n+1x1", dec, w=0.5)
+    ax.set_title("(d) spatial pyramid pooling (ASPP)", fontsize=9)
+    for ax in axes:
+        ax.set_xlim(-0.2, 4.5)
+        ax.set_ylim(-0.2, 4.0)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+    if own:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return list(axes)

@@ -30,7 +30,7 @@ from .vgg import VGG16_LAYOUT, VGG16_WIDTHS
 
 __all__ = ["POOL_MODES", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP",
            "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet",
-           "DeeperAtrousNet", "SPPNet", "SCHEMES", "build_scheme"]
+           "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme"]
 
 _VGG16_BLOCKS = tuple(zip(VGG16_WIDTHS, VGG16_LAYOUT))
 
@@ -328,12 +328,49 @@ class SPPNet(Segmenter):
         return upsample_to(self.classifier(self.aspp(self.backbone(x)[-1])), x.shape[-2:])
 
 
+class SPPv2Net(Segmenter):
+    """(d) with DeepLab v2's ASPP instead of v3's: the backbone at ``output_stride``, then
+    :class:`ASPPv2` (one 3 x 3 -> 1 x 1 -> 1 x 1 branch per rate, class scores *summed*, no batch
+    norm, no image pooling); bilinear to full size. Default rates (3, 6, 9, 12): v3's course rates
+    plus v2's fourth, wider branch."""
+
+    def __init__(self, num_classes: int = 6, widths=(16, 24, 32, 48, 64), output_stride: int = 8,
+                 rates=(3, 6, 9, 12), aspp_width: int = 64):
+        super().__init__()
+        self.backbone = SmallBackbone(widths, output_stride)
+        self.aspp = ASPPv2(self.backbone.widths[-1], check_int(num_classes, "num_classes", min_value=2), rates,
+                           check_int(aspp_width, "aspp_width", min_value=1))
+
+    def _forward(self, x):
+        return upsample_to(self.aspp(self.backbone(x)[-1]), x.shape[-2:])
+
+
+def with_output_stride(model: SPPNet, output_stride: int) -> SPPNet:
+    """The same weights run at another output stride (v3's "train at 16, infer at 8"): a new
+    :class:`SPPNet` whose backbone drops (or keeps) pools for ``output_stride`` and whose ASPP rates
+    are scaled by ``model's stride / output_stride``, so every tap reads the same image offset as
+    before; the state dict loads unchanged (pools carry no weights). Returns it in eval mode."""
+    if not isinstance(model, SPPNet):
+        raise TypeError(f"model: expected an SPPNet, got {type(model).__name__}")
+    output_stride = check_choice(output_stride, "output_stride", (8, 16, 32))
+    old = model.backbone.output_stride
+    rates = []
+    for r in model.aspp.rates:
+        if (r * old) % output_stride:
+            raise ValueError(f"output_stride: rate {r} at stride {old} has no integer rate at stride {output_stride}")
+        rates.append(r * old // output_stride)
+    cls = model.classifier
+    new = SPPNet(cls.out_channels, model.backbone.widths, output_stride, tuple(rates), cls.in_channels)
+    new.load_state_dict(model.state_dict())
+    return new.eval()
+
+
 # ------------------------------------------------------------------------ lesson 08: Large Kernel Matters
 
 
 #: The schemes of v3's Figure 2 (a-d) and the GCN segmenter, all on :class:`SmallBackbone`.
 SCHEMES = {"image_pyramid": ImagePyramidNet, "encoder_decoder": EncoderDecoderNet,
-           "deeper_atrous": DeeperAtrousNet, "spp": SPPNet, "gcn": GCNNet}
+           "deeper_atrous": DeeperAtrousNet, "spp": SPPNet, "spp_v2": SPPv2Net, "gcn": GCNNet}
 
 
 def build_scheme(name: str, num_classes: int = 6, seed: int = 0, **kwargs) -> nn.Module:

@@ -1,5 +1,5 @@
 """Operations the lessons teach, one file each, each checked in tests against its reference."""
-from .atrous import (effective_kernel_size, dilate_kernel, space_to_batch, batch_to_space, atrous_conv2d_space_to_batch, sampling_footprint, footprint_1d, footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions,
+from .atrous import (effective_kernel_size, dilate_kernel, space_to_batch, batch_to_space, atrous_conv2d_space_to_batch, sampling_footprint, footprint_1d, footprint_stats, footprint_frame, hdc_max_gap, valid_taps, valid_tap_stats, tap_positions, aspp_tap_frame,
                      space_to_batch_paddings, RATE_PATTERNS, rate_pattern)
 from .crf import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter)
 from .fcis import (FCISScores, assemble_inside_outside, box_iou, fcis_frame, fcis_mask_and_score, group_channels,
@@ -14,7 +14,7 @@ from .upsampling import (CHECKERBOARD_METHODS, checkerboard_stack, checkerboard_
                          interpolation_frame, interpolation_weights, overlap_count)
 
 __all__ = ["DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
-           "effective_kernel_size", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame", "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions",
+           "effective_kernel_size", "dilate_kernel", "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch", "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame", "hdc_max_gap", "valid_taps", "valid_tap_stats", "tap_positions", "aspp_tap_frame",
            "space_to_batch_paddings", "RATE_PATTERNS", "rate_pattern",
            "FCISScores", "assemble_inside_outside", "box_iou", "fcis_frame", "fcis_mask_and_score",
            "group_channels", "gt_score_maps", "paste_masks", "ps_cell", "ps_channel",

@@ -34,7 +34,7 @@ __all__ = ["effective_kernel_size", "dilate_kernel", "same_padding", "space_to_b
            "space_to_batch", "batch_to_space", "atrous_conv2d_space_to_batch",
            "sampling_footprint", "footprint_1d", "footprint_stats", "footprint_frame", "hdc_max_gap",
            "RATE_PATTERNS", "rate_pattern",
-           "valid_taps", "valid_tap_stats", "tap_positions"]
+           "valid_taps", "valid_tap_stats", "tap_positions", "aspp_tap_frame"]
 
 
 def effective_kernel_size(kernel: int, rate: int) -> int:
@@ -416,3 +416,32 @@ def tap_positions(size, position, rate: int, kernel: int = 3) -> tuple[torch.Ten
     taps = torch.stack([rows.reshape(-1), cols.reshape(-1)], 1)
     inside = (taps[:, 0] >= 0) & (taps[:, 0] < H) & (taps[:, 1] >= 0) & (taps[:, 1] < W)
     return taps, inside
+
+
+@functools.lru_cache(maxsize=16)
+def _curve(size: int, max_rate: int, kernel: int) -> dict:
+    return valid_tap_stats(size, range(1, max_rate + 1), kernel)
+
+
+def aspp_tap_frame(size: int, rates, position, kernel: int = 3, max_rate: int | None = None) -> dict:
+    """One frame of lesson 07's ASPP widget: where the ``kernel x kernel`` branches at ``rates`` of
+    one output unit at ``position`` = (row, col) read a ``size`` x ``size`` feature map.
+
+    Returns ``size``, ``position``, ``rates`` (tuple); ``taps`` (B, k**2, 2) int64 and ``inside``
+    (B, k**2) bool per branch (:func:`tap_positions`); ``valid_here`` (B,) taps inside at this
+    position; ``mean_fraction`` (B,) each rate's share of taps inside averaged over the map
+    (:func:`valid_tap_stats`); ``curve``: :func:`valid_tap_stats` for rates 1..``max_rate``
+    (default ``2 * size``), cached per map size.
+    """
+    size = check_int(size, "size", min_value=1, max_value=1024)
+    rs = tuple(check_int(r, "rates", min_value=1) for r in rates)
+    if not rs:
+        raise ValueError("rates: expected at least one rate")
+    kernel = check_int(kernel, "kernel", min_value=1, max_value=31)
+    max_rate = 2 * size if max_rate is None else check_int(max_rate, "max_rate", min_value=1, max_value=4096)
+    pairs = [tap_positions(size, position, r, kernel) for r in rs]
+    taps = torch.stack([t for t, _ in pairs])
+    inside = torch.stack([m for _, m in pairs])
+    return {"size": size, "position": (int(position[0]), int(position[1])), "rates": rs, "taps": taps,
+            "inside": inside, "valid_here": inside.sum(1),
+            "mean_fraction": valid_tap_stats(size, rs, kernel)["mean_fraction"], "curve": _curve(size, max_rate, kernel)}

@@ -1,6 +1,6 @@
 """Widgets: thin wiring (``base.connect``) of controls to a tested compute function and a drawing;
 one file per compute module it shows."""
-from .atrous import footprint_explorer
+from .atrous import aspp_explorer, footprint_explorer
 from .crf import crf_explorer
 from .base import FigureWidget, connect, new_figure
 from .fcis import fcis_explorer
@@ -11,4 +11,4 @@ from .upsampling import interpolation_explorer
 from .large_kernel import kernel_explorer
 
 __all__ = ["FigureWidget", "connect", "new_figure", "iou_explorer", "receptive_field_explorer",
-           "interpolation_explorer", "footprint_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer"]
+           "interpolation_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer"]

@@ -1,4 +1,4 @@
-"""Lesson 06's widget: which input pixels one unit of a stack of atrous layers samples, on a photo.
+"""Lesson 06's and 07's widgets. Lesson 06: which input pixels one unit of a stack of atrous layers samples, on a photo.
 
 The computation is :func:`segcourse.ops.atrous.footprint_frame` (tested; the layer stack's
 footprint is cached, so a frame is one paste) with the rates from
@@ -12,11 +12,12 @@ import numpy as np
 
 from .._validate import check_choice, check_int
 from ..data.images import photo as load_photo, prepare_photo
-from ..draw.atrous import draw_sampling_footprint, footprint_overlay, set_box
-from ..ops.atrous import RATE_PATTERNS, footprint_frame, rate_pattern
+from ..draw.atrous import (_tap_faces, _tap_limits, _BRANCH_COLOURS, draw_aspp_footprint, draw_sampling_footprint,
+                           footprint_overlay, set_box)
+from ..ops.atrous import RATE_PATTERNS, aspp_tap_frame, footprint_frame, rate_pattern
 from .base import _widgets, connect, new_figure
 
-__all__ = ["footprint_explorer"]
+__all__ = ["footprint_explorer", "aspp_explorer"]
 
 _PATTERN_LABELS = {
     "equal": "r, r, r, ... (equal rates)",
@@ -97,3 +98,73 @@ def footprint_explorer(image=None, layers: int = 3, rate: int = 3, pattern: str 
     widget = connect(fig, controls, compute, redraw, title="footprint_explorer", adjust=adjust)
     widget.photo = base
     return widget
+
+
+#: Map sizes the ASPP widget offers: the course's 8 x 8 (output stride 16) and 16 x 16 (8) maps of a
+#: 128 x 128 scene, v3's 33 x 33 (513 at 16) and the 65 x 65 of v3's Figure 4.
+ASPP_MAP_SIZES = (8, 16, 33, 65)
+MAX_BASE_RATE = 24
+
+
+def aspp_explorer(size: int = 16, rate: int = 3, unit=None):
+    """Lesson 07: where the three atrous 3 x 3 branches of v3's ASPP (rates r, 2r, 3r, like v3's
+    6, 12, 18 = 6 x (1, 2, 3)) of one output unit read a ``size`` x ``size`` feature map; taps
+    outside the map (hollow) read zero padding. Right: the share of taps inside, averaged over the
+    map, against the rate (v3's Figure 4), with the three branches marked.
+
+    size: one of :data:`ASPP_MAP_SIZES`; rate: the smallest rate r, 1-24; unit: (row, col) on the
+    map (default its centre). The frame is :func:`segcourse.ops.atrous.aspp_tap_frame` (tested).
+    """
+    size = check_choice(size, "size", ASPP_MAP_SIZES)
+    rate = check_int(rate, "rate", min_value=1, max_value=MAX_BASE_RATE)
+    if unit is None:
+        unit = (size // 2, size // 2)
+    if not (isinstance(unit, (tuple, list)) and len(unit) == 2):
+        raise TypeError(f"unit: expected (row, col), got {unit!r}")
+    row = check_int(unit[0], "unit[0]", min_value=0, max_value=size - 1)
+    col = check_int(unit[1], "unit[1]", min_value=0, max_value=size - 1)
+    top = max(ASPP_MAP_SIZES) - 1
+
+    def compute(rate, size, row, col):
+        return aspp_tap_frame(size, (rate, 2 * rate, 3 * rate), (min(row, size - 1), min(col, size - 1)),
+                              max_rate=3 * MAX_BASE_RATE)
+
+    st = compute(rate, size, row, col)
+    fig, axes = new_figure((7.2, 3.4), ncols=2)
+    art = draw_aspp_footprint(st, axes, legend=False)
+    ax = axes[0]
+
+    w = _widgets()
+    slider = dict(continuous_update=False, layout=w.Layout(width="220px"), style={"description_width": "70px"})
+    controls = {
+        "rate": w.IntSlider(value=rate, min=1, max=MAX_BASE_RATE, description="rate r", **slider),
+        "size": w.Dropdown(options=[(f"{n} x {n}", n) for n in ASPP_MAP_SIZES], value=size, description="map",
+                           layout=w.Layout(width="150px"), style={"description_width": "35px"}),
+        "row": w.IntSlider(value=row, min=0, max=top, description="unit row", **slider),
+        "col": w.IntSlider(value=col, min=0, max=top, description="unit col", **slider),
+    }
+
+    def redraw(st):
+        n = st["size"]
+        art["map"].set_width(n)
+        art["map"].set_height(n)
+        for b, sc_ in enumerate(art["branches"]):
+            t = st["taps"][b].numpy()
+            sc_.set_offsets(t[:, ::-1])
+            sc_.set_facecolors(_tap_faces(st["inside"][b].numpy(), _BRANCH_COLOURS[b]))
+        art["unit"].set_offsets([st["position"][::-1]])
+        lo, hi = _tap_limits(st)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(hi, lo)
+        c = st["curve"]
+        art["curve"].set_data(c["rates"].numpy(), c["mean_fraction"].numpy())
+        art["marks"].set_offsets(list(zip(st["rates"], st["mean_fraction"].tolist())))
+        here = ", ".join(f"rate {r}: {int(v)}/9" for r, v in zip(st["rates"], st["valid_here"]))
+        mean = ", ".join(f"{float(m):.2f}" for m in st["mean_fraction"])
+        return (f"<code><b style='color:#1f77b4'>rate {st['rates'][0]}</b>, <b style='color:#ff7f0e'>rate "
+                f"{st['rates'][1]}</b>, <b style='color:#2ca02c'>rate {st['rates'][2]}</b> (3x3 branches)"
+                f"<br>{n} x {n} map, unit {st['position']}: taps inside here {here}"
+                f"<br>right: mean share of the 9 taps inside the map against the rate; the branches: {mean}"
+                f"<br>hollow dots read zero padding; once r &ge; {n} a 3x3 branch is a 1x1 convolution everywhere</code>")
+
+    return connect(fig, controls, compute, redraw, title="aspp_explorer")

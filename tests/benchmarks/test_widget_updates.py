@@ -1,4 +1,4 @@
-"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06, 09 and 10.
+"""One widget update, compute + redraw (``fig.canvas.draw()``, no browser), for lessons 01, 03, 05, 06, 07, 08, 09 and 10.
 
 Target: median <= 50 ms on 2 CPU cores. Run with
 ``.venv/bin/python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only``.
@@ -173,4 +173,23 @@ def test_kernel_explorer_k_change(benchmark):
     w = sc.kernel_explorer(k=15, mid=4)
     k = w.controls[0]
     benchmark.pedantic(_rounds(w, k, [17, 19, 21, 3, 5, 7, 9, 11, 13, 15]), rounds=30, iterations=1, warmup_rounds=2)
+
+
+def test_aspp_explorer_rate_change(benchmark):
+    # the first slider (the smallest rate r of the branches r, 2r, 3r) on the course's 16 x 16 map:
+    # three branches' taps (offsets and face colours), the markers on the valid-tap curve, the limits
+    import torch
+    torch.set_num_threads(2)
+    w = sc.aspp_explorer(size=16, rate=3)
+    rate = w.controls[0]
+    benchmark.pedantic(_rounds(w, rate, [4, 5, 6, 7, 8, 9, 2]), rounds=30, iterations=1, warmup_rounds=6)
+    assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def test_aspp_explorer_unit_moves(benchmark):
+    import torch
+    torch.set_num_threads(2)
+    w = sc.aspp_explorer(size=33, rate=6)
+    col = w.controls[3]
+    benchmark.pedantic(_rounds(w, col, [0, 5, 10, 16, 22, 28, 32]), rounds=30, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
