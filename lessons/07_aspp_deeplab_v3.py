@@ -43,11 +43,13 @@
 #    "engineering win" (工程上的胜利) means in these numbers.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: lesson 06 gave us the tool, atrous convolution: a large field without losing
-# resolution. Today is about *how many* fields at once. v2 puts several rates side by side (ASPP);
-# v3 asks more broadly which of four architectures uses multi-scale context best, and then
-# engineers ASPP until it wins. We rebuild both, check them against torchvision, and rerun the
-# comparison on our scenes with equal budgets, two seeds, and object sizes.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Lesson 06 gave us the tool, atrous convolution: a large field without losing
+# > resolution. Today is about *how many* fields at once. v2 puts several rates side by side (ASPP);
+# > v3 asks more broadly which of four architectures uses multi-scale context best, and then
+# > engineers ASPP until it wins. We rebuild both, check them against torchvision, and rerun the
+# > comparison on our scenes with equal budgets, two seeds, and object sizes.
 
 # %% slideshow={"slide_type": "skip"}
 import time
@@ -173,9 +175,11 @@ print(f"backbone map {tuple(feats.shape)} (output stride {64 // feats.shape[-1]}
       f"head rates {head[0].rates}; max |difference| to torchvision's output {(got - ref).abs().max():.1e}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the one subtle line is the pooling branch. torchvision upsamples the 1×1 map
-# bilinearly; from a 1×1 map that is a constant, so `expand` does the same thing. And batch norm on
-# a 1×1 map in train mode needs more than one value per channel: train with batches of at least 2.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The one subtle line is the pooling branch. torchvision upsamples the 1×1 map
+# > bilinearly; from a 1×1 map that is a constant, so `expand` does the same thing. And batch norm on
+# > a 1×1 map in train mode needs more than one value per channel: train with batches of at least 2.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. What each branch sees
@@ -271,10 +275,12 @@ sc.check("07.valid_fraction", valid_fraction)
 sc.aspp_explorer(size=16, rate=3)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: on the 16×16 map with r = 3 the rate-9 branch already reads padding with 8 of its
-# 9 taps at the centre unit; at r = 6 the rate-18 branch is a 1×1 convolution everywhere. On 65×65
-# with r = 12 the branches look healthy at the centre but not at the corners. This is the whole
-# argument for the pooling branch.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > On the 16×16 map with r = 3 the rate-9 branch already reads padding with 8 of its
+# > 9 taps at the centre unit; at r = 6 the rate-18 branch is a 1×1 convolution everywhere. On 65×65
+# > with r = 12 the branches look healthy at the centre but not at the corners. This is the whole
+# > argument for the pooling branch.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. v3's four ways to use context (Figure 2), at course scale
@@ -307,9 +313,11 @@ for name, net in (("ASPP v2 (sum of scores)", v2), ("ASPP v3 (concat + BN + pool
     print(f"{name:32s} head {head:7,d} parameters, whole net {c['params']:7,d}, {c['macs'] / 1e6:5.1f} MMACs / image")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: (a) costs the most MACs because the backbone runs three times (scales 1, 0.75,
-# 0.5, DeepLab v2's MSC with a max over scales); (b) is the cheapest because most of it runs at
-# stride 16 and 32; (c) and (d) run their extra layers on the 16×16 map at output stride 8.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > (a) costs the most MACs because the backbone runs three times (scales 1, 0.75,
+# > 0.5, DeepLab v2's MSC with a max over scales); (b) is the cheapest because most of it runs at
+# > stride 16 and 32; (c) and (d) run their extra layers on the 16×16 map at output stride 8.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The comparison, measured

@@ -39,11 +39,13 @@
 #    the boundary, effective receptive fields) and say which of the paper's claims hold here, and why.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: lessons 06 and 07 got context by spreading a 3x3 kernel's taps (atrous) and by
-# running several rates in parallel (ASPP). Peng et al. take the blunt road: make the kernel itself
-# as large as the feature map, and make it cheap by separating it. Today: the block, its algebra
-# (one correction to a popular reading), its cost, the pipeline of the slides, and what it does on
-# our scenes.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Lessons 06 and 07 got context by spreading a 3x3 kernel's taps (atrous) and by
+# > running several rates in parallel (ASPP). Peng et al. take the blunt road: make the kernel itself
+# > as large as the feature map, and make it cheap by separating it. Today: the block, its algebra
+# > (one correction to a popular reading), its cost, the pipeline of the slides, and what it does on
+# > our scenes.
 
 # %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
@@ -86,9 +88,11 @@ sc.seed_everything()
 # rank of each spatial kernel.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the rank-2 story is true and useful for M = 1, and that is how the figure in the
-# paper reads. Once M exceeds k/2 the bound is k and you get full-rank kernels, measured below.
-# GCN is still cheap: its weight count is linear in k.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The rank-2 story is true and useful for M = 1, and that is how the figure in the
+# > paper reads. Once M exceeds k/2 the bound is k and you get full-rank kernels, measured below.
+# > GCN is still cheap: its weight count is linear in k.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. GCN from scratch, checked against `sc.GCN` and against one k×k convolution
@@ -156,10 +160,12 @@ for m in (1, 2, 3, 4, 6, 7, 8, 21):
           f"{sorted(set(ranks.flatten().tolist()))}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: the left panel is a cross of one column and one row: that is all a separable kernel
-# can be. Two of them make the M = 1 picture. With 21 intermediate channels nothing visible is left
-# of the cross: it is a general 15x15 kernel. Ask the class: then why not use one 15x15 conv? The
-# next slide answers: cost.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > The left panel is a cross of one column and one row: that is all a separable kernel
+# > can be. Two of them make the M = 1 picture. With 21 intermediate channels nothing visible is left
+# > of the cross: it is a general 15x15 kernel. Ask the class: then why not use one 15x15 conv? The
+# > next slide answers: cost.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. What a large field costs: GCN vs k×k vs stacked 3×3
@@ -197,11 +203,13 @@ print(f"k = 15: 90 % of the expected |weight| lies in the central {frame['gcn_er
       f"(GCN) and {frame['stack_erf90']} x {frame['stack_erf90']} (7 stacked 3x3 convs)")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: left two panels: one random draw each; both are full rank. Right two: what you
-# expect over all draws. The stack's field is 15 wide on paper but its weight sits in the middle;
-# Luo et al. (arXiv:1701.04128) call this the effective receptive field and show it is Gaussian-like
-# for deep stacks. Training can move weight outwards; whether it does on our data is measured in
-# section 6.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Left two panels: one random draw each; both are full rank. Right two: what you
+# > expect over all draws. The stack's field is 15 wide on paper but its weight sits in the middle;
+# > Luo et al. (arXiv:1701.04128) call this the effective receptive field and show it is Gaussian-like
+# > for deep stacks. Training can move weight outwards; whether it does on our data is measured in
+# > section 6.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1 · The parameters of a GCN block
@@ -266,9 +274,11 @@ sc.check("08.stack_params", stack_params)
 sc.kernel_explorer(k=15, mid=1)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: with M = 1 the GCN kernel is visibly a sum of two crosses; at M = 4 the readout says
-# rank 8, at M = 8 rank 15 = k. The right-hand panels do not change with M: density is a property of
-# the wiring, rank of the width. Push k to 21: the stack's 90 % square stays far inside its field.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > With M = 1 the GCN kernel is visibly a sum of two crosses; at M = 4 the readout says
+# > rank 8, at M = 8 rank 15 = k. The right-hand panels do not change with M: density is a property of
+# > the wiring, rank of the width. Push k to 21: the stack's 90 % square stays far inside its field.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Boundary refinement (边界细化) and the whole pipeline (slides A, B, C)
@@ -295,10 +305,12 @@ print(f"GCNNet on 128 x 128: {costs['params']:,} parameters, {costs['macs'] / 1e
       f"{sum(p.numel() for m in (net.br, net.fuse_br, net.final_br) for p in m.parameters()):,} of the parameters")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: on the slides A is the figure of the whole network, B the block, C the residual
-# block. Note where BR sits: after every GCN and after every fusion; it is cheap (two 3x3 convs on
-# 6 score channels). The k per level shrinks at the coarse levels because a 4x4 map does not need a
-# 15x15 kernel.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > On the slides A is the figure of the whole network, B the block, C the residual
+# > block. Note where BR sits: after every GCN and after every fusion; it is cheap (two 3x3 convs on
+# > 6 score channels). The k per level shrinks at the coarse levels because a 4x4 map does not need a
+# > 15x15 kernel.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The paper's framework at course scale
@@ -357,10 +369,12 @@ for col, (name, e) in enumerate(erfs.items()):
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: bottom row first. At initialisation the GCN head spreads its gradient over the whole
-# 15 x 15 window, the seven 3x3 convs concentrate it, the 15x15 conv is flat too but costs 7x the
-# weights. Top row: on the input the
-# backbone's own field (dilated stages) dominates, so a head's spread is added on top of it.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Bottom row first. At initialisation the GCN head spreads its gradient over the whole
+# > 15 x 15 window, the seven 3x3 convs concentrate it, the 15x15 conv is flat too but costs 7x the
+# > weights. Top row: on the input the
+# > backbone's own field (dilated stages) dominates, so a head's spread is added on top of it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Which of the paper's claims hold here
@@ -379,10 +393,12 @@ print("accuracy against k, GCN vs 15x15 conv vs stacked 3x3 in accuracy (the pap
       "effect at the boundary (Table 5): not measured in this lesson")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: read the lines with the class. The algebra and the costs are facts; the density of
-# the field is exact at initialisation. The paper's accuracy tables need trained networks, which this
-# lesson does not train. Our scenes are simple and the backbone's own field already covers most of a
-# 128 x 128 image, which limits what any head can add.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Read the lines with the class. The algebra and the costs are facts; the density of
+# > the field is exact at initialisation. The paper's accuracy tables need trained networks, which this
+# > lesson does not train. Our scenes are simple and the backbone's own field already covers most of a
+# > 128 x 128 image, which limits what any head can add.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
