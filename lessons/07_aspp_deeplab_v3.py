@@ -329,9 +329,8 @@ for name, net in (("ASPP v2 (sum of scores)", v2), ("ASPP v3 (concat + BN + pool
 # no training set uses, scored by mIoU and by instance IoU per object size (`sc.instance_size_iou`:
 # small < 12², medium < 24², large; a false positive counts against an instance when it falls in its
 # box scaled ×2). The runs were made by `python -m segcourse.tooling.scheme_study` (one thread per
-# process, on a shared and heavily loaded 2-core machine, which set the budget: a few hundred
-# iterations, far from convergence); the file also holds runs at half the budget, to see which
-# gaps grow with training. The lesson reads the recorded file:
+# process) at a budget of a few hundred iterations, far from convergence; the file also holds runs
+# at half the budget, to see which gaps grow with training. The lesson reads the recorded file:
 
 # %% slideshow={"slide_type": null}
 runs = sc.scheme_study_results()
@@ -532,7 +531,7 @@ print("mean loss per epoch:", [round(v, 3) for v in hist["loss"]])
 # - v3's Figure 2 at course scale, like for like (same recipe, iterations, data order; two seeds;
 #   480 val scenes by object size): at a few hundred iterations from scratch the four schemes are
 #   within seed noise of each other, all far from converged; they differ in cost (the pyramid runs
-#   its backbone three times). The paper's ranking needs a budget we do not have; "an engineering
+#   its backbone three times). The paper's ranking needs far longer training than this recipe; "an engineering
 #   win" (工程上的胜利) is the fair name: batch norm, image pooling, rates fitted to the map and
 #   output stride 16 for training make ASPP cheap and trainable, rather than a new idea winning alone.
 # - Train at output stride 16, infer at 8: same weights, rates doubled (`sc.with_output_stride`);

@@ -36,7 +36,8 @@ from .seed import seed_everything
 from .train import predict, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
-           "train_checkpoint", "retrain", "checkpoint_metric", "fcn_training_set", "fcis_training_set", "SCHEME_NETS",
+           "train_checkpoint", "retrain", "checkpoint_metric", "checksums_path", "file_sha256",
+           "recorded_checksums", "record_checksum", "fcn_training_set", "fcis_training_set", "SCHEME_NETS",
            "train_scheme", "scheme_val_set", "size_scores", "scheme_study_results", "LK_NETS",
            "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
            "train_head_on_features", "load_frozen_backbone"]
@@ -406,12 +407,44 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None
     return path
 
 
+def checksums_path() -> Path:
+    """``data/checkpoints/SHA256SUMS``: one ``<sha256>  <name>.pt`` line per shipped checkpoint."""
+    return data_dir() / "checkpoints" / "SHA256SUMS"
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 hex digest of a file."""
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def recorded_checksums() -> dict[str, str]:
+    """{file name: sha256} from :func:`checksums_path` (empty if the file does not exist)."""
+    path = checksums_path()
+    if not path.exists():
+        return {}
+    return {f: h for h, f in (line.split() for line in path.read_text().splitlines() if line.strip())}
+
+
+def record_checksum(name: str) -> str:
+    """Write checkpoint ``name``'s current SHA-256 into :func:`checksums_path` (sorted by file name)."""
+    sums = recorded_checksums()
+    sums[f"{name}.pt"] = file_sha256(checkpoint_path(name))
+    checksums_path().write_text("".join(f"{h}  {f}\n" for f, h in sorted(sums.items())))
+    return sums[f"{name}.pt"]
+
+
 def load_checkpoint(name: str) -> nn.Module:
-    """Build model ``name`` and load its shipped weights (``weights_only=True``); eval mode."""
+    """Build model ``name`` and load its shipped weights (``weights_only=True``); eval mode. The file
+    must match its recorded SHA-256 (``data/checkpoints/SHA256SUMS``; ``./course retrain`` updates it)."""
     spec = CHECKPOINTS[check_choice(name, "name", tuple(CHECKPOINTS))]
     path = checkpoint_path(name)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `./course retrain {name}`")
+    want = recorded_checksums().get(path.name)
+    if want is None or file_sha256(path) != want:
+        raise ValueError(f"{path} does not match its checksum in {checksums_path()}: restore it with git "
+                         f"(`git checkout -- data/checkpoints/{path.name}`) or run `./course retrain {name}`")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = spec.build()
     model.load_state_dict(blob["state_dict"])
@@ -438,7 +471,9 @@ def train_checkpoint(name: str, progress: bool = True) -> nn.Module:
 def retrain(name: str, progress: bool = True) -> Path:
     """Train checkpoint ``name`` from its seed and overwrite the shipped file."""
     model = train_checkpoint(name, progress)
-    return save_checkpoint(model, checkpoint_path(name), model.meta, half=CHECKPOINTS[name].half)
+    path = save_checkpoint(model, checkpoint_path(name), model.meta, half=CHECKPOINTS[name].half)
+    record_checksum(name)
+    return path
 
 
 def main(argv=None) -> int:
