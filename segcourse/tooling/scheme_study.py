@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .._paths import data_dir
-from ..checkpoints import (CHECKPOINTS, SCHEME_NETS, SCHEME_RESULTS, checkpoint_path, load_checkpoint, save_checkpoint,
+from ..checkpoints import (CHECKPOINTS, SCHEME_NETS, SCHEME_RESULTS, checkpoint_path, load_checkpoint, record_checksum, save_checkpoint,
                            scheme_val_set, size_scores, train_scheme, _val_miou)
 from ..data.scenes import CLASSES
 from ..models.common import feature_costs
@@ -55,6 +55,7 @@ def run(name: str, seed: int, write_checkpoint: bool = False) -> dict:
         rec["macs_os8"] = feature_costs(dense, (1, 3, 128, 128))["macs"]
     if write_checkpoint and seed == 0 and name in CHECKPOINTS:
         path = save_checkpoint(model, checkpoint_path(name), meta, half=CHECKPOINTS[name].half)
+        record_checksum(name)
         rec["checkpoint_bytes"] = path.stat().st_size
         rec["checkpoint_val80_miou"] = _val_miou(load_checkpoint(name))
     return rec
