@@ -41,7 +41,7 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
                      FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, mask_targets, sample_rois, train_fcis)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import (CHECKPOINTS, checkpoint_metric, checkpoint_path, load_checkpoint, save_checkpoint,  # noqa: E402
-                          scheme_study_results, scheme_val_set, size_scores)
+                          scheme_study_results, scheme_val_set, size_scores, large_kernel_study_results)
 from .draw import (draw_fcis_head, draw_ps_tiles, draw_roi_grid, draw_score_map, grid_segments, tile_mosaic,  # noqa: E402
                    draw_fcn_architecture, fcn_tensor_sizes, draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_aspp_footprint, draw_context_schemes, draw_gcn_impulse, draw_kernel_footprints, draw_gcn_pipeline, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
@@ -82,7 +82,7 @@ __all__ = [
     "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
     "train_fcis", "fit", "predict", "predict_proba", "train_segmentation",
     # checkpoints
-    "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "scheme_val_set", "size_scores",
+    "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "large_kernel_study_results", "scheme_val_set", "size_scores",
     # pictures and widgets
     "draw_fcis_head", "draw_ps_tiles", "draw_roi_grid", "draw_score_map", "grid_segments", "tile_mosaic",
     "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_aspp_footprint", "draw_context_schemes", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",

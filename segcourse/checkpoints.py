@@ -40,7 +40,7 @@ __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint"
            "recorded_checksums", "record_checksum", "fcn_training_set", "fcis_training_set", "SCHEME_NETS",
            "train_scheme", "scheme_val_set", "size_scores", "scheme_study_results", "LK_NETS",
            "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
-           "train_head_on_features", "load_frozen_backbone"]
+           "train_head_on_features", "load_frozen_backbone", "large_kernel_study_results"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -166,12 +166,11 @@ def _train_fcis(model: nn.Module, progress: bool = True) -> dict:
 
 #: Lesson 08's study of Large Kernel Matters (arXiv:1703.02719) at course scale: each
 #: :class:`LargeKernelNet` trains LK_EPOCHS epochs of LK_BATCH scenes over ``fcn_training_set`` (2560
-#: scenes; 640 steps, lesson 07's budget), Adam 3e-3 one-cycle, the same seeded data order and flips
-#: for every net (fit's ``seed``), weights drawn after ``seed_everything(seed)``. The study
-#: (``python -m segcourse.tooling.large_kernel_study``) runs every net at given seeds; ``_lk_spec`` /
-#: ``_probe_spec`` make the table entries (half precision) once a run is shipped. None is shipped yet:
-#: on the shared machine a run did not finish in 68 minutes (about 12 CPU-minutes each; see the
-#: lesson 08 report). Note: ``seed_everything`` (called by ``fit``) sets 2 threads.
+#: scenes; 640 steps), Adam 3e-3 one-cycle, the same seeded data order and flips for every net (fit's
+#: ``seed``), weights drawn after ``seed_everything(seed)``. The study
+#: (``python -m segcourse.tooling.large_kernel_study``) runs every net at given seeds; ``_lk_spec``
+#: makes a table entry (half precision) for a shipped seed-0 run. Note: ``seed_everything`` (called
+#: by ``fit``) sets 2 threads, so a process's own ``torch.set_num_threads`` does not last.
 LK_BATCH = 8
 LK_EPOCHS = 2
 #: name -> LargeKernelNet keyword arguments (the shipped ones and the study's other nets).
@@ -248,6 +247,22 @@ def _train_probe(model: nn.Module, progress: bool = True, seed: int = 0) -> dict
     n = LK_PROBE_STEPS * LK_PROBE_BATCH
     load_frozen_backbone(model)
     return train_head_on_features(model, frozen_features(model, images[:n]), masks[:n], seed, progress)
+
+
+#: Where ``python -m segcourse.tooling.large_kernel_study --merge`` writes the study (under data/).
+LK_RESULTS = "results/large_kernels.json"
+
+
+def large_kernel_study_results() -> dict:
+    """The recorded study of lesson 08 (``data/results/large_kernels.json``): ``{"val_scenes",
+    "erf_images", "runs": [one dict per (net, seed): LK_NETS's keywords, the recipe's meta, "miou",
+    "boundary_f", "band3_accuracy", "head_params", "head_macs", "erf90_input", "erf90_features"],
+    "probe": {"steps", "batch_size", "runs": [one dict per (head, k, seed) on a frozen backbone]}}``."""
+    import json
+    path = data_dir() / LK_RESULTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.tooling.large_kernel_study` (see its docstring)")
+    return json.loads(path.read_text())
 
 
 def _probe_spec(name: str, promise: float, description: str) -> "CheckpointSpec":

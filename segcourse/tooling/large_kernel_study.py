@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .._paths import data_dir
-from ..checkpoints import LK_NETS, LK_PROBE_BATCH, LK_PROBE_STEPS, build_large_kernel_net, large_kernel_val_set, save_checkpoint, train_large_kernel
+from ..checkpoints import LK_NETS, LK_RESULTS, LK_PROBE_BATCH, LK_PROBE_STEPS, build_large_kernel_net, large_kernel_val_set, save_checkpoint, train_large_kernel
 from ..data.scenes import CLASSES
 from ..metrics import band_accuracy, boundary_fscore, confusion_matrix, mean_iou
 from ..models.common import feature_costs, upsample_to
@@ -39,12 +39,11 @@ from ..ops.labels import IGNORE_INDEX
 from ..train import predict
 
 ERF_IMAGES = 32
-RESULTS = "large_kernels.json"
 
 
 def results_path() -> Path:
     """``data/results/large_kernels.json``: the recorded study lesson 08 shows."""
-    return data_dir() / "results" / RESULTS
+    return data_dir() / LK_RESULTS
 
 
 def score(model, images, masks) -> dict:
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="*", default=[], help="NAME:SEED pairs (NAME a key of LK_NETS)")
     p.add_argument("--work", default="/tmp/large_kernel_study")
-    p.add_argument("--merge", action="store_true", help=f"collect the runs into data/results/{RESULTS}")
+    p.add_argument("--merge", action="store_true", help=f"collect the runs into data/{LK_RESULTS}")
     p.add_argument("--probe", nargs="*", default=[], help="study .pt files whose frozen backbone the probe heads train on")
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="the probe's seeds")
     a = p.parse_args(argv)
