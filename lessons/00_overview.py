@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 22.3
+#     seconds: 30.6
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
 #       \ \u5B9E\u4F8B\u7EA7\u522B instance level, \u4EA4\u5E76\u6BD4 IoU, \u5E73\u5747\
 #       \u4EA4\u5E76\u6BD4 mIoU, \u6DF7\u6DC6\u77E9\u9635 confusion matrix, \u63A9\u7801\
@@ -371,9 +371,9 @@ sc.check("00.iou_from_confusion", iou_from_confusion)
 # | [04](04_skip_architecture.ipynb) | skip architecture (多层feature跳接结构): FCN-32s/16s/8s | arXiv:1411.4038 |
 # | [05](05_dense_crf.ipynb) | fully connected CRF (条件随机场) after the network | Chen et al., DeepLab v1, arXiv:1412.7062 |
 # | [06](06_atrous_dilated_convolution.ipynb) | atrous convolution (多孔卷积) | arXiv:1412.7062; Yu & Koltun, arXiv:1511.07122 |
-# | 07 (coming) | ASPP and multi-scale context (多尺度信息结合) | DeepLab v2 arXiv:1606.00915; v3 arXiv:1706.05587 |
-# | 08 (coming) | large kernels (大内核): GCN and boundary refinement | Peng et al., arXiv:1703.02719 |
-# | 09 (coming) | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
+# | [07](07_aspp_deeplab_v3.ipynb) | ASPP and multi-scale context (多尺度信息结合) | DeepLab v2 arXiv:1606.00915; v3 arXiv:1706.05587 |
+# | [08](08_large_kernels_gcn.ipynb) | large kernels (大内核): GCN and boundary refinement | Peng et al., arXiv:1703.02719 |
+# | [09](09_fcis.ipynb) | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
 # | [10](10_roi_pool_vs_roi_align.ipynb) | RoI pooling vs RoIAlign (双线性插值) | He et al., Mask R-CNN, arXiv:1703.06870 |
 # | 11 (coming) | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
 # | 12 (coming) | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 394.2
+#     seconds: 30.2
 #     terms: "\u70ED\u529B\u56FE heat map, \u5168\u5377\u79EF fully convolutional, convolutionalization,\
 #       \ sliding window \u6ED1\u52A8\u7A97\u53E3"
 #     title: Heat maps

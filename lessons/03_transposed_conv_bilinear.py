@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 88.5
+#     seconds: 14.9
 #     terms: "\u8F6C\u7F6E\u5377\u79EF transposed convolution, \u53CC\u7EBF\u6027\u63D2\
 #       \u503C bilinear interpolation, \u4E0A\u91C7\u6837 upsampling, \u68CB\u76D8\u6548\
 #       \u5E94 checkerboard artifacts"

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 32.0
+#     seconds: 22.8
 #     terms: "\u6761\u4EF6\u968F\u673A\u573A conditional random field, \u5168\u8FDE\u63A5\
 #       \ fully connected, \u5E73\u5747\u573A mean field, \u4E00\u5143\u52BF unary potential,\
 #       \ \u4E8C\u5143\u52BF pairwise potential"

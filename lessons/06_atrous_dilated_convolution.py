@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 35.1
+#     seconds: 28.1
 #     terms: "\u591A\u5B54\u5377\u79EF atrous convolution, \u7A7A\u6D1E\u5377\u79EF\
 #       \ dilated convolution, \u611F\u53D7\u91CE receptive field, \u8F93\u51FA\u6B65\
 #       \u957F output stride, \u7F51\u683C\u6548\u5E94 gridding"
@@ -531,4 +531,4 @@ sc.footprint_explorer(sc.photo("chelsea"), layers=3, rate=3)
 # 1989. S. Mallat, *A Wavelet Tour of Signal Processing*, Academic Press, 1998.
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← The fully connected CRF](05_dense_crf.ipynb) · [contents](00_overview.ipynb#Road-map) · [RoI pooling vs RoIAlign →](10_roi_pool_vs_roi_align.ipynb)
+# [← The fully connected CRF](05_dense_crf.ipynb) · [contents](00_overview.ipynb#Road-map) · [ASPP (DeepLab v2) and DeepLab v3's four ways to combine scales →](07_aspp_deeplab_v3.ipynb)

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 442.8
+#     seconds: 122.5
 #     terms: "\u5B9E\u4F8B\u5206\u5272 instance segmentation, \u5168\u5377\u79EF fully\
 #       \ convolutional, \u4F4D\u7F6E\u654F\u611F\u5F97\u5206\u56FE position-sensitive\
 #       \ score maps, inside/outside score \u5185/\u5916\u5F97\u5206, \u611F\u5174\u8DA3\
@@ -608,4 +608,4 @@ sc.fcis_explorer(val_images[demo], val_instances[demo], gt[demo]["classes"], mod
 # arXiv:1411.4038. Next: RoIPool and RoIAlign (Mask R-CNN, arXiv:1703.06870).
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← Atrous (dilated) convolution](06_atrous_dilated_convolution.ipynb) · [contents](00_overview.ipynb#Road-map) · [RoI pooling vs RoIAlign →](10_roi_pool_vs_roi_align.ipynb)
+# [← Large kernels matter: GCN and boundary refinement](08_large_kernels_gcn.ipynb) · [contents](00_overview.ipynb#Road-map) · [RoI pooling vs RoIAlign →](10_roi_pool_vs_roi_align.ipynb)

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 28.1
+#     seconds: 18.8
 #     terms: "\u56DE\u987E\u4E00\u4E0BROI pooling recall RoI pooling, \u53CC\u7EBF\u6027\
 #       \u63D2\u503C bilinear interpolation, \u975E\u6574\u6570\u50CF\u7D20\u7684\u5207\
 #       \u5272\u70B9 non-integer cut points, RoIAlign, \u4F4D\u7F6E\u654F\u611F position-sensitive"
@@ -593,4 +593,4 @@ sc.roi_explorer(fmap, disc_box, stride=16, output_size=2, sampling_ratio=2)
 # Pyramid Networks for Object Detection*, arXiv:1612.03144.
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← Atrous (dilated) convolution](06_atrous_dilated_convolution.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← FCIS: fully convolutional instance-aware segmentation](09_fcis.ipynb) · [contents](00_overview.ipynb#Road-map)
