@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 75.0
+#     seconds: 29.0
 #     terms: "\u591A\u5C42feature\u8DF3\u63A5\u7ED3\u6784 skip architecture, FCN-32s/16s/8s,\
 #       \ \u5168\u5377\u79EF fully convolutional, \u8F6C\u7F6E\u5377\u79EF transposed\
 #       \ convolution"

@@ -400,6 +400,7 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "deeplab_deeper": _scheme_spec("deeplab_deeper", 0.2, "v3 Fig. 2(c) deeper with atrous (3 residual blocks at rates 4, 8, 16)"),
     "deeplab_spp": _scheme_spec("deeplab_spp", 0.19, "v3 Fig. 2(d) ASPP v3 (1x1, rates 3, 6, 9, image pooling) at stride 8"),
     "deeplab_spp_os16": _scheme_spec("deeplab_spp_os16", 0.19, "ASPP v3 trained at stride 16 (rates 2, 3, 4)"),
+    "lk_gcn15": _lk_spec("lk_gcn15", 0.31, "Large Kernel Matters' Fig. 3 framework: GCN k = 15 head on the course backbone at stride 8"),
 }
 
 
