@@ -488,7 +488,11 @@ def _solution_lines(prefix: str) -> list[str]:
 def test_fresh_lesson_shows_no_pass_and_no_solution(lab, page, notebook):
     """Lessons 00-04 opened as a new student opens them, nothing run: no "[PASSED]" and no line of
     any of the lesson's solutions anywhere on the page (solutions open only on request)."""
-    _open_notebook(page, lab, notebook.name)
+    # a pristine copy under a new name: the lesson tests above run (and JupyterLab autosaves) the
+    # lab's own copies, and reopening one restores that state
+    fresh = f"fresh_{notebook.name}"
+    shutil.copy(notebook, Path(lab["root"]) / fresh)
+    _open_notebook(page, lab, fresh)
     text = page.locator(".jp-NotebookPanel .jp-Notebook").first.inner_text()
     assert "[NOT YET]" in text, "the stored check outputs show the not-attempted state"
     assert "[PASSED]" not in text
