@@ -422,6 +422,7 @@ def test_slideshow_widget_works(lab, page):
     assert page.locator(onscreen_widget).count(), "moving the slider left the widget's slide"
     time.sleep(0.3)
     _shot(page, "slideshow_widget.png")
+    _stop_deck(page)                 # deck mode is remembered: later tests must find the notebook view
     errors = page.console.course_errors()
     assert not errors, "browser console errors in deck mode:\n" + "\n".join(errors)
 
@@ -471,6 +472,13 @@ def test_static_slides_offline(browser, tmp_path):
     assert not errors, "console errors in the static deck:\n" + "\n".join(errors)
 
 
+def _stop_deck(page):
+    """Leave jupyterlab-slideshow's deck mode if it is on (it shows one slide of a notebook at a time)."""
+    if page.locator(".jp-Deck").count():
+        page.evaluate("() => window.jupyterapp.commands.execute('deck:stop')")
+        page.wait_for_function("() => !document.querySelector('.jp-Deck')", timeout=20_000)
+
+
 def _solution_lines(prefix: str) -> list[str]:
     """The distinctive lines (30+ characters, not a ``def`` line) of every solution of one lesson."""
     import segcourse as sc
@@ -493,6 +501,7 @@ def test_fresh_lesson_shows_no_pass_and_no_solution(lab, page, notebook):
     fresh = f"fresh_{notebook.name}"
     shutil.copy(notebook, Path(lab["root"]) / fresh)
     _open_notebook(page, lab, fresh)
+    _stop_deck(page)
     text = page.locator(".jp-NotebookPanel .jp-Notebook").first.inner_text()
     assert "[NOT YET]" in text, "the stored check outputs show the not-attempted state"
     assert "[PASSED]" not in text
