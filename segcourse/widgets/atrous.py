@@ -30,6 +30,16 @@ MAX_LAYERS = 8
 MAX_RATE = 8
 
 
+
+def _unit(unit, size: int) -> tuple[int, int]:
+    """The explorers' output unit (row, col) on a size x size map; None means the centre."""
+    if unit is None:
+        return size // 2, size // 2
+    if not (isinstance(unit, (tuple, list)) and len(unit) == 2):
+        raise TypeError(f"unit: expected (row, col), got {unit!r}")
+    return (check_int(unit[0], "unit[0]", min_value=0, max_value=size - 1),
+            check_int(unit[1], "unit[1]", min_value=0, max_value=size - 1))
+
 def footprint_explorer(image=None, layers: int = 3, rate: int = 3, pattern: str = "equal", unit=None,
                        size: int = 96):
     """Choose a stack of 3 x 3 layers (how many, and their rates: equal rates ``r`` or a pattern)
@@ -49,12 +59,7 @@ def footprint_explorer(image=None, layers: int = 3, rate: int = 3, pattern: str 
     size = check_int(size, "size", min_value=16, max_value=512)
     base = prepare_photo(load_photo("chelsea") if image is None else image, size)
     base = np.ascontiguousarray(base.permute(1, 2, 0).numpy(), dtype=np.float32)   # once: (H, W, 3) in [0, 1]
-    if unit is None:
-        unit = (size // 2, size // 2)
-    if not (isinstance(unit, (tuple, list)) and len(unit) == 2):
-        raise TypeError(f"unit: expected (row, col), got {unit!r}")
-    row = check_int(unit[0], "unit[0]", min_value=0, max_value=size - 1)
-    col = check_int(unit[1], "unit[1]", min_value=0, max_value=size - 1)
+    row, col = _unit(unit, size)
 
     def compute(layers, rate, pattern, row, col):
         rates = rate_pattern(pattern, layers, rate)
@@ -117,12 +122,7 @@ def aspp_explorer(size: int = 16, rate: int = 3, unit=None):
     """
     size = check_choice(size, "size", ASPP_MAP_SIZES)
     rate = check_int(rate, "rate", min_value=1, max_value=MAX_BASE_RATE)
-    if unit is None:
-        unit = (size // 2, size // 2)
-    if not (isinstance(unit, (tuple, list)) and len(unit) == 2):
-        raise TypeError(f"unit: expected (row, col), got {unit!r}")
-    row = check_int(unit[0], "unit[0]", min_value=0, max_value=size - 1)
-    col = check_int(unit[1], "unit[1]", min_value=0, max_value=size - 1)
+    row, col = _unit(unit, size)
     top = max(ASPP_MAP_SIZES) - 1
 
     def compute(rate, size, row, col):
