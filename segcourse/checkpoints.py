@@ -29,6 +29,8 @@ from .models.deeplab import build_scheme
 from .models.fcis import FCIS, fcis_predict, init_from_fcn, instance_boxes, train_fcis
 from .models.fcn import FCN
 from .models.gcn import LargeKernelNet
+from .models.mask_rcnn import build_mask_rcnn, evaluate_mask_rcnn, train_mask_rcnn
+from .data.detection import detection_val_set
 from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
 from .models.tiny_fcn import TinyFCN
 from .ops.labels import block_targets
@@ -40,7 +42,8 @@ __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint"
            "recorded_checksums", "record_checksum", "fcn_training_set", "fcis_training_set", "SCHEME_NETS",
            "train_scheme", "scheme_val_set", "size_scores", "scheme_study_results", "LK_NETS",
            "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
-           "train_head_on_features", "load_frozen_backbone", "large_kernel_study_results"]
+           "train_head_on_features", "load_frozen_backbone", "large_kernel_study_results", "MASK_RCNN_ITERATIONS", "ROI_STUDY_ITERATIONS",
+           "ROI_STUDY_VAL_EXTRA", "ROI_STUDY_NETS", "build_study_net", "roi_study_results"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -122,10 +125,26 @@ def _val_crop_accuracy(model: nn.Module) -> float:
     return float((heat_maps(model, images).argmax(1) == share.argmax(1)).double().mean())
 
 
+def _val_detection(model: nn.Module) -> dict:
+    images, targets = detection_val_set()
+    return evaluate_mask_rcnn(model, images, targets)
+
+
+def _val_mask_ap(model: nn.Module) -> float:
+    """COCO mask AP (0.50:0.95) of a Mask R-CNN on the 80 val scenes."""
+    return _val_detection(model)["mask"]["AP"]
+
+
+def _val_box_ap(model: nn.Module) -> float:
+    """COCO box AP (0.50:0.95) of a Mask R-CNN on the 80 val scenes."""
+    return _val_detection(model)["box"]["AP"]
+
+
 #: The metrics a checkpoint can promise (all on the 80 shipped val scenes).
 METRICS: dict[str, Callable[[nn.Module], float]] = {"val_miou": _val_miou,
                                                      "val_crop_accuracy": _val_crop_accuracy,
-                                                     "val_mask_ap_gt_boxes": _val_mask_ap_gt_boxes}
+                                                     "val_mask_ap_gt_boxes": _val_mask_ap_gt_boxes,
+                                                     "val_mask_ap": _val_mask_ap, "val_box_ap": _val_box_ap}
 
 
 def _train_tiny_fcn(model: nn.Module, progress: bool = True) -> dict:
@@ -361,6 +380,47 @@ def _scheme_spec(name: str, promise: float, description: str) -> "CheckpointSpec
                           description, ("07",), "val_miou", promise, half=True)
 
 
+# -- lesson 11: Mask R-CNN ---------------------------------------------------------------------------
+
+#: Iterations of the shipped Mask R-CNN (batches of 8 fresh scenes, one torch thread).
+MASK_RCNN_ITERATIONS = 3000
+#: Iterations of each run of the RoIAlign-vs-RoIPool study (lesson 11; equal iterations).
+ROI_STUDY_ITERATIONS = 1000
+#: Extra validation scenes of that study (rendered from ``DETECTION_VAL_SEED``).
+ROI_STUDY_VAL_EXTRA = 400
+#: The study's nets: name -> (RoI op, FPN levels the heads read).
+ROI_STUDY_NETS = {"mrcnn_align": ("align", ("0", "1", "2")), "mrcnn_pool": ("pool", ("0", "1", "2")),
+                  "mrcnn_align_s8": ("align", ("0",)), "mrcnn_pool_s8": ("pool", ("0",)),
+                  "mrcnn_align_s32": ("align", ("2",)), "mrcnn_pool_s32": ("pool", ("2",))}
+#: Where ``python -m segcourse.tooling.roi_study --merge`` writes the study's runs (under data/).
+ROI_STUDY_RESULTS = "results/roi_study.json"
+
+
+def build_study_net(name: str, seed: int = 0) -> nn.Module:
+    """A net of the RoIAlign-vs-RoIPool study (:data:`ROI_STUDY_NETS`), weights from ``seed``."""
+    op, levels = ROI_STUDY_NETS[check_choice(name, "name", tuple(ROI_STUDY_NETS))]
+    return build_mask_rcnn(op=op, levels=levels, seed=seed)
+
+
+def _train_mask_rcnn_recipe(iterations: int):
+    def recipe(model: nn.Module, progress: bool = True, seed: int = 0) -> dict:
+        hist = train_mask_rcnn(model, iterations, seed=seed, threads=1, progress=progress)
+        return {"iterations": hist["iterations"], "seconds": round(hist["seconds"], 1), "threads": 1,
+                "seed": seed, "op": model.roi_op, "final_loss": sum(hist["loss"][-50:]) / len(hist["loss"][-50:])}
+    return recipe
+
+
+def roi_study_results() -> dict:
+    """The recorded runs of lesson 11's RoIAlign-vs-RoIPool study (``data/results/roi_study.json``):
+    ``{"runs": [{"net", "seed", "iterations", "seconds", "val80": {"mask", "box"}, "val": {...}}, ...]}``
+    with ``val`` on :func:`detection_val_set` with :data:`ROI_STUDY_VAL_EXTRA` extra scenes."""
+    import json
+    path = data_dir() / ROI_STUDY_RESULTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.tooling.roi_study` (see its docstring)")
+    return json.loads(path.read_text())
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -400,6 +460,16 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "deeplab_deeper": _scheme_spec("deeplab_deeper", 0.2, "v3 Fig. 2(c) deeper with atrous (3 residual blocks at rates 4, 8, 16)"),
     "deeplab_spp": _scheme_spec("deeplab_spp", 0.19, "v3 Fig. 2(d) ASPP v3 (1x1, rates 3, 6, 9, image pooling) at stride 8"),
     "deeplab_spp_os16": _scheme_spec("deeplab_spp_os16", 0.19, "ASPP v3 trained at stride 16 (rates 2, 3, 4)"),
+    "mask_rcnn": CheckpointSpec(
+        build_mask_rcnn, _train_mask_rcnn_recipe(MASK_RCNN_ITERATIONS),
+        "tiny Mask R-CNN (1.6 M parameters, FPN strides 8-32, our RoIAlign), 3,000 iterations", ("11",),
+        "val_mask_ap", 0.33, half=True),
+    "mrcnn_align": CheckpointSpec(
+        lambda: build_study_net("mrcnn_align"), _train_mask_rcnn_recipe(ROI_STUDY_ITERATIONS),
+        "the study's RoIAlign Mask R-CNN, seed 0, 1,000 iterations", ("11",), "val_mask_ap", 0.15, half=True),
+    "mrcnn_pool": CheckpointSpec(
+        lambda: build_study_net("mrcnn_pool"), _train_mask_rcnn_recipe(ROI_STUDY_ITERATIONS),
+        "the same with RoIPool in both heads (same seed, data, iterations)", ("11",), "val_mask_ap", 0.1, half=True),
     "lk_gcn15": _lk_spec("lk_gcn15", 0.31, "Large Kernel Matters' Fig. 3 framework: GCN k = 15 head on the course backbone at stride 8"),
 }
 

@@ -35,6 +35,8 @@ __all__ = ["class_errors", "ERROR_KINDS", "error_kinds", "error_kind_counts", "S
     "mask_iou",
     "boundary_fscore",
     "mask_ap",
+    "coco_ap",
+    "COCO_AP_KEYS",
 ]
 
 
@@ -301,23 +303,29 @@ def boundary_fscore(pred, target, tolerance: float = 2, num_classes: int | None 
 # COCO mask AP
 # ----------------------------------------------------------------------------------------------
 
-def _instances(entry, name: str, *, scores: bool, hw: tuple[int, int] | None = None):
-    keys = ("masks", "classes", "scores") if scores else ("masks", "classes")
+def _instances(entry, name: str, *, scores: bool, boxes: bool, hw: tuple[int, int] | None = None):
+    keys = (("boxes",) if boxes else ("masks",)) + (("classes", "scores") if scores else ("classes",))
     if not isinstance(entry, Mapping):
         raise TypeError(f"{name}: expected a dict with keys {list(keys)}, got {type(entry).__name__}")
     for k in keys:
         if k not in entry:
             raise ValueError(f"{name}: missing key {k!r} (expected keys {list(keys)})")
-    shape = ("N", hw[0], hw[1]) if hw is not None else ("N", "H", "W")
-    masks = as_tensor(entry["masks"], f"{name}['masks']", kind="int", shape=shape,
-                      min_value=0, max_value=1)
-    n = masks.shape[0]
+    if boxes:
+        geo = as_tensor(entry["boxes"], f"{name}['boxes']", kind="float", shape=("N", 4))
+        geo = geo.detach().cpu().double().numpy()
+        if (geo[:, 2] < geo[:, 0]).any() or (geo[:, 3] < geo[:, 1]).any():
+            raise ValueError(f"{name}['boxes']: expected [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1")
+    else:
+        shape = ("N", hw[0], hw[1]) if hw is not None else ("N", "H", "W")
+        geo = as_tensor(entry["masks"], f"{name}['masks']", kind="int", shape=shape, min_value=0, max_value=1)
+        geo = geo.detach().cpu().bool().numpy()
+    n = geo.shape[0]
     classes = as_tensor(entry["classes"], f"{name}['classes']", kind="int", shape=(n,), min_value=0)
     sc = None
     if scores:
         sc = as_tensor(entry["scores"], f"{name}['scores']", kind="float", shape=(n,))
         sc = sc.detach().cpu().double().numpy()
-    return masks.detach().cpu().bool().numpy(), classes.detach().cpu().long().numpy(), sc
+    return geo, classes.detach().cpu().long().numpy(), sc
 
 
 def _rles(masks: np.ndarray) -> list:
@@ -328,25 +336,7 @@ def _rles(masks: np.ndarray) -> list:
     return mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
 
 
-def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
-    """COCO mask average precision, computed by pycocotools' ``COCOeval(iouType="segm")``.
-
-    gt: list with one dict per image, ``{"masks": (N, H, W) bool, "classes": (N,) int}``; every
-    ground-truth mask must be non-empty (an empty one could never be matched).
-    predictions: list of the same length, ``{"masks": (M, H, W) bool, "classes": (M,) int,
-    "scores": (M,) float}`` (M may be 0; H, W as in the matching gt entry).
-    iou_thresholds: optional sequence of IoU thresholds in [0, 1]; default COCO's
-    0.50:0.05:0.95.
-
-    Returns ``{"AP": float, "AP50": float, "AP75": float}``: COCO's stats[0..2] (101-point
-    interpolated precision, averaged over the IoU thresholds and the classes present in the
-    ground truth, at most 100 detections per image). AP50 / AP75 are ``nan`` when 0.5 / 0.75 is
-    not among ``iou_thresholds``; everything is ``nan`` when the ground truth has no instance.
-    """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-    from pycocotools import mask as mask_utils
-
+def _check_image_lists(gt, predictions) -> None:
     for obj, name in ((gt, "gt"), (predictions, "predictions")):
         if isinstance(obj, (str, bytes, Mapping)) or not isinstance(obj, Sequence):
             raise TypeError(f"{name}: expected a list with one dict per image, got {type(obj).__name__}")
@@ -354,39 +344,85 @@ def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
         raise ValueError("gt: expected at least one image, got an empty list")
     if len(predictions) != len(gt):
         raise ValueError(f"predictions: expected one entry per gt image ({len(gt)}), got {len(predictions)}")
-    thrs = None
-    if iou_thresholds is not None:
-        thrs = as_tensor(iou_thresholds if isinstance(iou_thresholds, (np.ndarray, torch.Tensor))
-                         else np.asarray(iou_thresholds, dtype=np.float64),
-                         "iou_thresholds", ndim=1, allow_empty=False, min_value=0, max_value=1)
-        thrs = np.sort(thrs.detach().cpu().double().numpy())
-        # summarize() looks 0.5 and 0.75 up with ==; snap near-equal values so AP50/AP75 are found
-        for exact in (0.5, 0.75):
-            thrs[np.isclose(thrs, exact)] = exact
+
+
+def _iou_thresholds(iou_thresholds):
+    if iou_thresholds is None:
+        return None
+    thrs = as_tensor(iou_thresholds if isinstance(iou_thresholds, (np.ndarray, torch.Tensor))
+                     else np.asarray(iou_thresholds, dtype=np.float64),
+                     "iou_thresholds", ndim=1, allow_empty=False, min_value=0, max_value=1)
+    thrs = np.sort(thrs.detach().cpu().double().numpy())
+    # summarize() looks 0.5 and 0.75 up with ==; snap near-equal values so AP50/AP75 are found
+    for exact in (0.5, 0.75):
+        thrs[np.isclose(thrs, exact)] = exact
+    return thrs
+
+
+#: The keys :func:`coco_ap` returns besides ``per_class``: COCO's stats[0..5].
+COCO_AP_KEYS = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large")
+
+
+def coco_ap(gt: Sequence, predictions: Sequence, iou_type: str = "segm", iou_thresholds=None) -> dict:
+    """COCO average precision of masks (``iou_type="segm"``) or boxes (``"bbox"``), computed by
+    pycocotools' ``COCOeval``.
+
+    gt: list with one dict per image, ``{"masks": (N, H, W) bool, "classes": (N,) int}`` for
+    "segm" or ``{"boxes": (N, 4) float [x1, y1, x2, y2], "classes": (N,) int}`` for "bbox"
+    (extra keys are ignored); every ground-truth mask must be non-empty (an empty one could never
+    be matched). predictions: list of the same length, the same keys plus ``"scores": (M,)``
+    (M may be 0; masks of the matching gt image's H, W).
+    iou_thresholds: optional sequence of IoU thresholds in [0, 1]; default COCO's 0.50:0.05:0.95.
+
+    Returns ``{"AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large"}``: COCO's stats[0..5]
+    (101-point interpolated precision averaged over the IoU thresholds and the classes present in
+    the ground truth, at most 100 detections per image; small / medium / large = area below 32^2,
+    up to 96^2, above, in pixels: mask area for "segm", box area for "bbox"), plus ``"per_class"``:
+    ``{class id: AP}`` over all sizes. AP50 / AP75 are ``nan`` when 0.5 / 0.75 is not among
+    ``iou_thresholds``; a size with no ground truth is ``nan``; everything is ``nan`` when the
+    ground truth has no instance.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from pycocotools import mask as mask_utils
+
+    if iou_type not in ("segm", "bbox"):
+        raise ValueError(f"iou_type: expected 'segm' or 'bbox', got {iou_type!r}")
+    boxes = iou_type == "bbox"
+    _check_image_lists(gt, predictions)
+    thrs = _iou_thresholds(iou_thresholds)
 
     images, gt_anns, dt_anns, cats = [], [], [], set()
     for i, (g, d) in enumerate(zip(gt, predictions)):
-        gm, gc, _ = _instances(g, f"gt[{i}]", scores=False)
-        h, w = gm.shape[1:]
-        dm, dc, ds = _instances(d, f"predictions[{i}]", scores=True, hw=(h, w))
-        empty = np.flatnonzero(~gm.any(axis=(1, 2)))
-        if empty.size:
-            raise ValueError(f"gt[{i}]['masks']: instance {int(empty[0])} is empty; an empty "
-                             "ground-truth mask can never be matched")
+        gm, gc, _ = _instances(g, f"gt[{i}]", scores=False, boxes=boxes)
+        if boxes:
+            h = w = 1
+            dm, dc, ds = _instances(d, f"predictions[{i}]", scores=True, boxes=True)
+        else:
+            h, w = gm.shape[1:]
+            dm, dc, ds = _instances(d, f"predictions[{i}]", scores=True, boxes=False, hw=(h, w))
+            empty = np.flatnonzero(~gm.any(axis=(1, 2)))
+            if empty.size:
+                raise ValueError(f"gt[{i}]['masks']: instance {int(empty[0])} is empty; an empty "
+                                 "ground-truth mask can never be matched")
         images.append({"id": i + 1, "height": int(h), "width": int(w)})
-        for rles, classes, sc, out in ((_rles(gm), gc, None, gt_anns), (_rles(dm), dc, ds, dt_anns)):
-            for j, (rle, cls) in enumerate(zip(rles, classes)):
+        for geo, classes, sc, out in ((gm, gc, None, gt_anns), (dm, dc, ds, dt_anns)):
+            if boxes:
+                shapes = [{"bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                           "area": float((b[2] - b[0]) * (b[3] - b[1]))} for b in geo]
+            else:
+                shapes = [{"segmentation": rle, "area": float(mask_utils.area(rle)),
+                           "bbox": mask_utils.toBbox(rle).tolist()} for rle in _rles(geo)]
+            for j, (shape, cls) in enumerate(zip(shapes, classes)):
                 ann = {"id": len(out) + 1,  # ids must start at 1: COCOeval treats id 0 as "unmatched"
-                       "image_id": i + 1, "category_id": int(cls), "segmentation": rle,
-                       "area": float(mask_utils.area(rle)), "bbox": mask_utils.toBbox(rle).tolist(),
-                       "iscrowd": 0}
+                       "image_id": i + 1, "category_id": int(cls), "iscrowd": 0, **shape}
                 if sc is not None:
                     ann["score"] = float(sc[j])
                 out.append(ann)
                 cats.add(int(cls))
     nan = float("nan")
     if not gt_anns:
-        return {"AP": nan, "AP50": nan, "AP75": nan}
+        return {**{k: nan for k in COCO_AP_KEYS}, "per_class": {}}
 
     categories = [{"id": c, "name": str(c)} for c in sorted(cats)]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -395,15 +431,34 @@ def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
         coco_dt.dataset = {"images": images, "annotations": dt_anns, "categories": categories}
         coco_gt.createIndex()
         coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, iouType="segm")
+        ev = COCOeval(coco_gt, coco_dt, iouType=iou_type)
         if thrs is not None:
             ev.params.iouThrs = thrs
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    stats = [float(s) for s in ev.stats[:3]]
-    stats = [nan if s == -1 else s for s in stats]
-    return {"AP": stats[0], "AP50": stats[1], "AP75": stats[2]}
+    stats = [float(s) for s in ev.stats[:6]]
+    out = {k: (nan if s == -1 else s) for k, s in zip(COCO_AP_KEYS, stats)}
+    # precision: (T, R, K, A, M); area "all" = 0, maxDets 100 = last; -1 marks "no gt of class k"
+    prec = ev.eval["precision"][:, :, :, 0, -1]
+    gt_classes = {a["category_id"] for a in gt_anns}
+    out["per_class"] = {}
+    for k, cat in enumerate(ev.params.catIds):
+        if cat in gt_classes:
+            p = prec[:, :, k]
+            out["per_class"][int(cat)] = float(p[p > -1].mean()) if (p > -1).any() else 0.0
+    return out
+
+
+def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
+    """COCO mask average precision: :func:`coco_ap` with ``iou_type="segm"``, its first three
+    numbers ``{"AP": float, "AP50": float, "AP75": float}``.
+
+    gt: list with one dict per image, ``{"masks": (N, H, W) bool, "classes": (N,) int}``;
+    predictions: the same plus ``"scores": (M,) float`` (M may be 0).
+    """
+    full = coco_ap(gt, predictions, "segm", iou_thresholds)
+    return {k: full[k] for k in ("AP", "AP50", "AP75")}
 
 
 def class_errors(pred, target, cls: int) -> dict:

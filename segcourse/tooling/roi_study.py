@@ -1,0 +1,84 @@
+"""Lesson 11's study: Mask R-CNN with RoIAlign vs RoIPool (the paper's Table 2c/2d at course scale).
+
+Every run trains a net of ``ROI_STUDY_NETS`` with the checkpoint recipe (``train_mask_rcnn``: same
+seed, same scenes in the same order, same iterations; only the op in the box and mask RoI
+extractors differs) and scores it on the 80 shipped val scenes and on 400 more rendered from a
+seed no run trains on. One torch thread per process (run two side by side on 2 cores).
+
+    python -m segcourse.tooling.roi_study --runs mrcnn_align:0 mrcnn_pool:0 --out /tmp/a.jsonl
+    python -m segcourse.tooling.roi_study --runs mrcnn_pool:0:1700 --out /tmp/b.jsonl   # iterations
+    python -m segcourse.tooling.roi_study --merge /tmp/a.jsonl /tmp/b.jsonl
+
+``name:seed[:iterations]`` (default ``ROI_STUDY_ITERATIONS``); ``--write-checkpoints`` saves seed-0
+runs of a name in ``CHECKPOINTS`` at the recipe's iterations as the shipped file (what
+``./course retrain NAME`` makes). ``--merge`` writes ``data/results/roi_study.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from .._paths import data_dir
+from ..checkpoints import (CHECKPOINTS, ROI_STUDY_ITERATIONS, ROI_STUDY_NETS, ROI_STUDY_RESULTS, ROI_STUDY_VAL_EXTRA,
+                           build_study_net, checkpoint_path, load_checkpoint, record_checksum, save_checkpoint,
+                           _train_mask_rcnn_recipe)
+from ..data.detection import detection_val_set
+from ..models.mask_rcnn import detect, detection_scores, evaluate_mask_rcnn
+
+
+def score(model, images, targets) -> dict:
+    """``val80`` (the shipped val scenes) and ``val`` (those plus the extra ones)."""
+    dets = detect(model, images)
+    return {"val80": detection_scores(dets[:80], targets[:80]), "val": detection_scores(dets, targets)}
+
+
+def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False) -> dict:
+    torch.set_num_threads(1)
+    model = build_study_net(name, seed)
+    meta = _train_mask_rcnn_recipe(iterations)(model, progress=False, seed=seed)
+    images, targets = detection_val_set(ROI_STUDY_VAL_EXTRA)
+    rec = {"net": name, "seed": seed, "op": ROI_STUDY_NETS[name][0], "levels": list(ROI_STUDY_NETS[name][1]),
+           **meta, "seconds_per_iteration": meta["seconds"] / meta["iterations"], **score(model, images, targets)}
+    if write_checkpoint and seed == 0 and name in CHECKPOINTS and iterations == ROI_STUDY_ITERATIONS:
+        path = save_checkpoint(model, checkpoint_path(name), meta, half=CHECKPOINTS[name].half)
+        record_checksum(name)
+        rec["checkpoint_bytes"] = path.stat().st_size
+        rec["checkpoint_val80_mask_ap"] = evaluate_mask_rcnn(load_checkpoint(name), images[:80], targets[:80])["mask"]["AP"]
+    return rec
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m segcourse.tooling.roi_study", description=__doc__.split("\n")[0])
+    p.add_argument("--runs", nargs="*", default=[], help="name:seed[:iterations]")
+    p.add_argument("--out", help="JSON lines file to append each run to")
+    p.add_argument("--write-checkpoints", action="store_true")
+    p.add_argument("--merge", nargs="*", help="JSON lines files -> data/results/roi_study.json")
+    a = p.parse_args(argv)
+    if a.merge:
+        runs = [json.loads(line) for f in a.merge for line in Path(f).read_text().splitlines() if line.strip()]
+        runs.sort(key=lambda r: (r["net"], r["seed"], r["iterations"]))
+        out = data_dir() / ROI_STUDY_RESULTS
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"val_extra": ROI_STUDY_VAL_EXTRA, "runs": runs}, indent=1) + "\n")
+        print(f"wrote {out} ({len(runs)} runs)")
+        return 0
+    if not a.out:
+        p.error("--out is required with --runs")
+    for spec in a.runs:
+        parts = spec.split(":")
+        name, seed = parts[0], int(parts[1])
+        iterations = int(parts[2]) if len(parts) > 2 else ROI_STUDY_ITERATIONS
+        rec = run(name, seed, iterations, a.write_checkpoints)
+        with open(a.out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        m, b = rec["val"]["mask"], rec["val"]["box"]
+        print(f"{name} seed {seed} {iterations} it {rec['seconds']:.0f} s: mask AP {m['AP']:.3f} "
+              f"AP50 {m['AP50']:.3f} AP75 {m['AP75']:.3f} box AP {b['AP']:.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
