@@ -242,13 +242,14 @@ for name, v in zip(sc.CLASSES, sc.iou_per_class(conf)):
     print(f"IoU {name:10s} {float(v):.3f}")
 
 # %% slideshow={"slide_type": "subslide"}
-fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+fig, axes = plt.subplots(1, 4, figsize=(13, 3.9), gridspec_kw={"width_ratios": [1.25, 1, 1, 1]})
 sc.draw_confusion(conf, sc.CLASSES, ax=axes[0], title="TinyFCN on val (rows: truth)\ndiagonal = recall, not IoU")
 i = int(np.argmax([len(val.instances(k)["classes"]) for k in range(len(val))]))  # the busiest image
-sc.draw_overlay(val_images[i], val_masks[i], ax=axes[1], title=f"ground truth, val image {i}")
-sc.draw_overlay(val_images[i], preds["TinyFCN"][i], ax=axes[2], title="TinyFCN prediction")
-fig.legend(handles=sc.legend_patches({n: sc.VOC_PALETTE[k] for k, n in enumerate(sc.CLASSES) if k}),
-           loc="lower right", ncol=5, frameon=False)
+sc.draw_image(val_images[i], ax=axes[1], title=f"val image {i}")
+sc.draw_labels(val_masks[i], ax=axes[2], title="ground truth")           # pure class colours: as the legend
+sc.draw_labels(preds["TinyFCN"][i], ax=axes[3], title="TinyFCN prediction")
+fig.legend(handles=sc.legend_patches({n: sc.VOC_PALETTE[k] for k, n in enumerate(sc.CLASSES)}),
+           loc="lower right", ncol=6, frameon=False)
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "slide"}

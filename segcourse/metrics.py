@@ -37,6 +37,11 @@ __all__ = ["class_errors", "ERROR_KINDS", "error_kinds", "error_kind_counts", "S
     "mask_ap",
     "coco_ap",
     "COCO_AP_KEYS",
+    "INSTANCE_ERROR_KINDS",
+    "instance_errors",
+    "greedy_match",
+    "coco_ap_from_ious",
+    "mask_ious",
 ]
 
 
@@ -459,6 +464,158 @@ def mask_ap(gt: Sequence, predictions: Sequence, iou_thresholds=None) -> dict:
     """
     full = coco_ap(gt, predictions, "segm", iou_thresholds)
     return {k: full[k] for k in ("AP", "AP50", "AP75")}
+
+
+def mask_ious(a, b) -> torch.Tensor:
+    """IoU of every mask of ``a`` (A, H, W) with every mask of ``b`` (B, H, W), bool or 0/1:
+    (A, B) float64 (0 where both are empty; pixel counts are exact, the ratio in float64 as
+    pycocotools computes it, so an IoU of exactly 0.9 stays 0.9)."""
+    fa = as_tensor(a, "a", ndim=3).reshape(len(a), -1).float()
+    fb = as_tensor(b, "b", ndim=3).reshape(len(b), -1).float()
+    if fa.shape[1] != fb.shape[1]:
+        raise ValueError(f"b: expected masks of the same H, W as a, got {tuple(b.shape)} and {tuple(a.shape)}")
+    inter = (fa @ fb.T).double()                                   # counts < 2^24: exact in float32
+    union = fa.sum(1).double()[:, None] + fb.sum(1).double()[None, :] - inter
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter))
+
+
+def _greedy_multi(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """:func:`greedy_match` at several thresholds at once: (T, D) int64 object taken or -1."""
+    d, n = iou.shape
+    t = len(thresholds)
+    out = np.full((t, d), -1, dtype=np.int64)
+    if n == 0:
+        return out
+    taken = np.zeros((t, n), dtype=bool)
+    rows = np.arange(t)
+    for k in range(d):
+        row = np.where(taken, -1.0, iou[k][None, :])              # (T, N)
+        j = n - 1 - row[:, ::-1].argmax(1)                         # ties: the last object, as COCOeval
+        hit = row[rows, j] >= thresholds
+        taken[rows[hit], j[hit]] = True
+        out[hit, k] = j[hit]
+    return out
+
+
+def greedy_match(iou: np.ndarray, threshold: float) -> np.ndarray:
+    """COCO's matching of one image's detections (rows, already in score order) to its objects
+    (columns): each detection in turn takes, among the objects not yet taken, the one it overlaps
+    most (the last of equals, as pycocotools' loop does), if that IoU is at least ``threshold``
+    (IoU -1 marks a pair that may not match, e.g. of different classes). iou: (D, N).
+    Returns (D,) int64: the object taken, or -1."""
+    iou = np.asarray(iou, dtype=np.float64)
+    if iou.ndim != 2:
+        raise ValueError(f"iou: expected a (D, N) array, got shape {iou.shape}")
+    return _greedy_multi(iou, np.array([float(threshold)]))[0]
+
+
+def coco_ap_from_ious(ious: Sequence, det_classes: Sequence, det_scores: Sequence, gt_classes: Sequence,
+                      iou_thresholds=None) -> dict:
+    """COCO AP from precomputed IoUs, equal to :func:`coco_ap` (tested) without pycocotools'
+    per-call set-up: what a widget can afford at every slider move.
+
+    Per image: ``ious[i]`` (D_i, N_i) IoU of each detection with each object (any class: pairs of
+    different classes never match), ``det_classes[i]`` (D_i,), ``det_scores[i]`` (D_i,),
+    ``gt_classes[i]`` (N_i,). At most 100 detections per image (the best) count, as in COCO.
+    For every IoU threshold and every class with objects: detections of that class over all images
+    in score order (stable), :func:`greedy_match` per image, precision made non-increasing, sampled
+    at the 101 recall points 0, 0.01, ..., 1 (0 beyond the largest recall reached), averaged.
+    Returns ``{"AP", "AP50", "AP75"}`` (``nan`` without objects).
+    """
+    thrs = _iou_thresholds(iou_thresholds)
+    thrs = np.linspace(0.5, 0.95, 10) if thrs is None else thrs
+    images = []
+    for iou, dc, ds, gc in zip(ious, det_classes, det_scores, gt_classes):
+        iou, dc, ds, gc = (np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x) for x in (iou, dc, ds, gc))
+        order = np.argsort(-ds, kind="mergesort")[:100]
+        iou = iou.reshape(len(dc), len(gc))[order].astype(np.float64)
+        dc, ds = dc[order], ds[order]
+        images.append((np.where(dc[:, None] == gc[None, :], iou, -1.0), dc, ds, gc))
+    classes = sorted({int(c) for _, _, _, gc in images for c in gc})
+    nan = float("nan")
+    if not classes:
+        return {"AP": nan, "AP50": nan, "AP75": nan}
+    rec_pts = np.linspace(0, 1, 101)
+    ap = np.zeros((len(thrs), len(classes)))
+    for ci, c in enumerate(classes):
+        per = []
+        n_gt = 0
+        for iou, dc, ds, gc in images:
+            dsel, gsel = dc == c, gc == c
+            n_gt += int(gsel.sum())
+            per.append((iou[np.ix_(dsel, gsel)], ds[dsel]))
+        scores = np.concatenate([sc for _, sc in per]) if per else np.zeros(0)
+        order = np.argsort(-scores, kind="mergesort")
+        hits = np.concatenate([_greedy_multi(iou, thrs) >= 0 for iou, _ in per], axis=1)[:, order]   # (T, D)
+        for ti in range(len(thrs)):
+            tp = hits[ti]
+            ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
+            rec = ctp / n_gt
+            prec = ctp / np.maximum(ctp + cfp, np.spacing(1))
+            prec = np.maximum.accumulate(prec[::-1])[::-1] if len(prec) else prec
+            idx = np.searchsorted(rec, rec_pts, side="left")       # the first detection reaching each recall
+            q = np.zeros(len(rec_pts))
+            ok = idx < len(prec)                                     # recalls never reached count 0
+            q[ok] = prec[idx[ok]]
+            ap[ti, ci] = q.mean()
+    out = {"AP": float(ap.mean())}
+    for key, t in (("AP50", 0.5), ("AP75", 0.75)):
+        hit = np.flatnonzero(np.isclose(thrs, t))
+        out[key] = float(ap[hit[0]].mean()) if hit.size else nan
+    return out
+
+
+#: What :func:`instance_errors` calls each ground-truth object.
+INSTANCE_ERROR_KINDS = ("correct", "wrong class", "poor mask", "missed")
+
+
+def instance_errors(detections: Sequence, gt: Sequence, score_threshold: float = 0.5, iou: float = 0.5,
+                    touch: float = 0.1, num_classes: int | None = None) -> dict:
+    """Why an instance segmenter misses: each ground-truth object against the confident detections.
+
+    detections / gt: lists (one entry per image) as :func:`coco_ap`'s "segm" input (masks, classes,
+    and scores for detections). Only detections with score >= ``score_threshold`` count. For each
+    object, its best detection is the one with the highest mask IoU (any class): "correct" if that
+    IoU >= ``iou`` and the class is right, "wrong class" if IoU >= ``iou`` and the class is wrong,
+    "poor mask" if ``touch`` <= IoU < ``iou``, "missed" below ``touch``. A confident detection whose
+    IoU with every object is below ``touch`` is a "false alarm".
+
+    Returns ``{"counts": {kind: n}, "false_alarms": n, "confusion": (C, C) int64 tensor
+    [true class, predicted class] of the objects found with IoU >= ``iou``, "kinds": list per
+    image of (N_i,) kind indices into INSTANCE_ERROR_KINDS}``.
+    """
+    _check_image_lists(gt, detections)
+    score_threshold = check_float(score_threshold, "score_threshold", min_value=0.0, max_value=1.0)
+    iou = check_float(iou, "iou", min_value=0.0, max_value=1.0)
+    touch = check_float(touch, "touch", min_value=0.0, max_value=iou)
+    per_image, alarms, pairs = [], 0, []
+    for i, (g, d) in enumerate(zip(gt, detections)):
+        gm, gc, _ = _instances(g, f"gt[{i}]", scores=False, boxes=False)
+        dm, dc, ds = _instances(d, f"detections[{i}]", scores=True, boxes=False, hw=gm.shape[1:])
+        keep = ds >= score_threshold
+        dm, dc = dm[keep], dc[keep]
+        m = mask_ious(torch.from_numpy(gm), torch.from_numpy(dm)).numpy() if len(dm) else np.zeros((len(gm), 0))
+        kinds = np.full(len(gm), 3, dtype=np.int64)
+        for k in range(len(gm)):
+            if m.shape[1] == 0:
+                continue
+            j = int(m[k].argmax())
+            best = m[k, j]
+            if best >= iou:
+                kinds[k] = 0 if dc[j] == gc[k] else 1
+                pairs.append((int(gc[k]), int(dc[j])))
+            elif best >= touch:
+                kinds[k] = 2
+        if m.shape[1]:
+            alarms += int((m.max(0, initial=0.0) < touch).sum())
+        per_image.append(kinds)
+    n = num_classes if num_classes is not None else 1 + max([c for p in pairs for c in p] + [0])
+    conf = torch.zeros(n, n, dtype=torch.int64)
+    for t, p in pairs:
+        conf[t, p] += 1
+    allk = np.concatenate(per_image) if per_image else np.zeros(0, np.int64)
+    return {"counts": {k: int((allk == i).sum()) for i, k in enumerate(INSTANCE_ERROR_KINDS)},
+            "false_alarms": alarms, "confusion": conf, "kinds": per_image}
 
 
 def class_errors(pred, target, cls: int) -> dict:

@@ -30,13 +30,15 @@ from .._validate import check_choice, check_float, check_int
 from ..data.detection import DETECTION_TRAIN_SEED, detection_batch
 from ..data.images import IMAGENET_MEAN, IMAGENET_STD
 from ..data.scenes import NUM_CLASSES
-from ..metrics import coco_ap
+from ..metrics import coco_ap, coco_ap_from_ious, greedy_match, mask_ious
 from ..ops.roi import MultiScaleRoIAlign
 from ..seed import seed_everything
 from .common import SmallBackbone
 
 __all__ = ["MASK_RCNN_CONFIG", "FPNBackbone", "build_mask_rcnn", "roi_extractor", "set_roi_op",
-           "train_mask_rcnn", "detect", "evaluate_mask_rcnn", "detection_scores",
+           "train_mask_rcnn", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages",
+           "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame",
+           "threshold_context",
            "mask_rcnn_losses_by_hand"]
 
 #: The sizes every part of the course's Mask R-CNN is built with (see the module docstring).
@@ -113,8 +115,10 @@ def build_mask_rcnn(num_classes: int = NUM_CLASSES, op: str = "align", impl: str
             rpn_post_nms_top_n_train=cfg["rpn_post_nms"][0], rpn_post_nms_top_n_test=cfg["rpn_post_nms"][1],
             box_roi_pool=roi_extractor(cfg["box_roi"], "align", "torchvision", levels),
             mask_roi_pool=roi_extractor(cfg["mask_roi"], "align", "torchvision", levels),
-            box_batch_size_per_image=cfg["box_batch_per_image"], box_detections_per_img=cfg["detections_per_image"],
-            representation_size=cfg["box_fc"])
+            box_batch_size_per_image=cfg["box_batch_per_image"], box_detections_per_img=cfg["detections_per_image"])
+        from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+        model.roi_heads.box_head = TwoMLPHead(cfg["fpn_channels"] * cfg["box_roi"] ** 2, cfg["box_fc"])
+        model.roi_heads.box_predictor = FastRCNNPredictor(cfg["box_fc"], num_classes)
         from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
         model.roi_heads.mask_head = MaskRCNNHeads(cfg["fpn_channels"], list(cfg["mask_convs"]), 1)
         model.roi_heads.mask_predictor = MaskRCNNPredictor(cfg["mask_convs"][-1], cfg["mask_convs"][-1], num_classes)
@@ -224,17 +228,27 @@ def detect(model, images, batch_size: int = 16, mask_threshold: float = 0.5) -> 
 
 def mask_rcnn_losses_by_hand(model, images: list, targets: list) -> dict:
     """The five Mask R-CNN losses of one batch recomputed from the model's own intermediate
-    tensors, next to torchvision's values (lesson 11). Deterministic given torch's RNG state.
+    tensors, next to torchvision's values (lesson 11). Deterministic given torch's RNG state; runs
+    on a copy of ``model`` (a training-mode pass would change its BatchNorm statistics).
 
     Returns ``{name: (ours, torchvision's)}`` for loss_objectness, loss_rpn_box_reg,
     loss_classifier, loss_box_reg and loss_mask.
     """
-    import torch.nn.functional as F
+    import copy
 
-    model.train()
+    model = copy.deepcopy(model).train()      # train mode updates BatchNorm statistics: not the caller's
     state = torch.get_rng_state()
-    theirs = {k: float(v) for k, v in model(images, targets).items()}
+    snapshot = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        theirs = {k: float(v) for k, v in model(images, targets).items()}
+    model.load_state_dict(snapshot)           # the replay must see the same BatchNorm statistics
     torch.set_rng_state(state)
+    with torch.no_grad():
+        return _losses_by_hand(model, images, targets, theirs)
+
+
+def _losses_by_hand(model, images, targets, theirs):
+    import torch.nn.functional as F
 
     # -- replay the forward pass, keeping every intermediate -------------------------------------
     imgs, tgts = model.transform(images, targets)
@@ -316,3 +330,283 @@ def evaluate_mask_rcnn(model, images, targets: list, batch_size: int = 16) -> di
         raise ValueError(f"targets: expected one target dict per image ({len(images)}), got "
                          f"{len(targets) if isinstance(targets, (list, tuple)) else type(targets).__name__}")
     return detection_scores(detect(model, images, batch_size), targets)
+
+
+# -- the stages of one image, for lesson 11's pictures ---------------------------------------------
+
+def paste_mask_like_torchvision(prob: torch.Tensor, box, height: int, width: int, padding: int = 1) -> torch.Tensor:
+    """Paste one M x M mask probability map into an image, as torchvision does at inference.
+
+    prob: (M, M) float; box: [x1, y1, x2, y2] image pixels. The map is padded by ``padding`` zero
+    cells and the box grown by the same factor ``(M + 2 padding) / M`` about its centre (so the
+    map's border cells are not stretched over the box edge); the grown box's corners are truncated
+    to integers (toward zero) and its last row and column are *included*; the padded map is
+    resized bilinearly (align_corners=False) to that many pixels and clipped to the image.
+    Returns (height, width) float, 0 outside the box.
+    """
+    import torch.nn.functional as F
+
+    prob = torch.as_tensor(prob)
+    if prob.ndim != 2 or prob.shape[0] != prob.shape[1] or not prob.is_floating_point():
+        raise ValueError(f"prob: expected a float (M, M) map, got {tuple(prob.shape)} {prob.dtype}")
+    box = torch.as_tensor(box, dtype=torch.float32)
+    if box.shape != (4,):
+        raise ValueError(f"box: expected [x1, y1, x2, y2], got shape {tuple(box.shape)}")
+    height = check_int(height, "height", min_value=1)
+    width = check_int(width, "width", min_value=1)
+    m = prob.shape[0]
+    scale = (m + 2 * padding) / m
+    padded = F.pad(prob, (padding,) * 4)
+    cx, cy = (box[0] + box[2]) * 0.5, (box[1] + box[3]) * 0.5
+    hw, hh = (box[2] - box[0]) * 0.5 * scale, (box[3] - box[1]) * 0.5 * scale
+    x1, y1, x2, y2 = (int(v) for v in torch.stack([cx - hw, cy - hh, cx + hw, cy + hh]))
+    w, h = max(x2 - x1 + 1, 1), max(y2 - y1 + 1, 1)
+    resized = F.interpolate(padded[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+    out = prob.new_zeros(height, width)
+    xa, xb, ya, yb = max(x1, 0), min(x2 + 1, width), max(y1, 0), min(y2 + 1, height)
+    if xa < xb and ya < yb:
+        out[ya:yb, xa:xb] = resized[ya - y1:yb - y1, xa - x1:xb - x1]
+    return out
+
+
+@torch.no_grad()
+def mask_rcnn_stages(model, image: torch.Tensor, target: dict | None = None, seed: int = 0) -> dict:
+    """Every stage of one image through a Mask R-CNN (eval mode; nothing is trained).
+
+    image: (3, S, S) float in [0, 1] with S = the model's size (128: no resizing, so every box is
+    in image pixels). target (optional, :func:`segcourse.data.detection.instance_targets`): adds
+    the RoIs the box head would be trained on (``seed`` seeds their random sampling).
+
+    Returns a dict:
+      ``features``: {name: (C, h, w)} FPN maps; ``strides``: {name: stride};
+      ``anchors``: {name: (h * w * A, 4)} anchors (A = 6 per location, location-major);
+      ``objectness``: {name: (A, h, w)} RPN probabilities;
+      ``pre_nms``: (P, 4) decoded proposals the RPN keeps before NMS (top-n per level by
+      objectness, clipped, tiny ones dropped) and ``pre_nms_scores`` (P,);
+      ``proposals``: (R, 4) after NMS (0.7) and the top-n cut, ``proposal_scores`` (R,);
+      ``class_probs``: (R, K) softmax of the box head; ``class_boxes``: (R, K, 4) each class's
+      refined box; ``detections``: {boxes (D, 4), labels (D,), scores (D,)} after score
+      threshold, per-class NMS and the top-n cut; ``mask_logits``: (D, K, 28, 28) the mask head
+      on the detections; ``masks``: (D, S, S) pasted probabilities of each detection's class;
+      with ``target``: ``sampled`` {boxes (T, 4), labels (T,) (0 = background), iou (T,) with
+      the matched object}.
+    """
+    from torchvision.models.detection.rpn import concat_box_prediction_layers
+    from torchvision.ops import boxes as box_ops
+
+    if not (isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] == 3):
+        raise ValueError(f"image: expected shape (3, H, W), got {getattr(image, 'shape', type(image).__name__)}")
+    was_training = model.training
+    model.eval()
+    imgs, _ = model.transform([image])
+    if tuple(imgs.image_sizes[0]) != tuple(image.shape[1:]):
+        raise ValueError(f"image: expected the model's size {MASK_RCNN_CONFIG['image_size']} (no resizing), "
+                         f"got {tuple(image.shape[1:])}")
+    feats = model.backbone(imgs.tensors)
+    names = list(feats)
+    fl = list(feats.values())
+    rpn = model.rpn
+    logits, deltas = rpn.head(fl)
+    anchors = rpn.anchor_generator(imgs, fl)[0]
+    per_level = [o[0].numel() for o in logits]
+    obj_flat, deltas_flat = concat_box_prediction_layers(logits, deltas)
+    decoded = rpn.box_coder.decode(deltas_flat, [anchors]).view(-1, 4)
+    obj = obj_flat.view(-1)
+    out = {"features": {n: f[0] for n, f in feats.items()},
+           "strides": {n: image.shape[-1] // f.shape[-1] for n, f in feats.items()},
+           "anchors": dict(zip(names, anchors.split(per_level))),
+           "objectness": {n: torch.sigmoid(o[0]) for n, o in zip(names, logits)}}
+    # the RPN's filtering, step by step (torchvision's filter_proposals, one image)
+    pre_n = rpn.pre_nms_top_n()
+    keep, start = [], 0
+    for n_l in per_level:
+        k = min(pre_n, n_l)
+        keep.append(obj[start:start + n_l].topk(k).indices + start)
+        start += n_l
+    keep = torch.cat(keep)
+    boxes = box_ops.clip_boxes_to_image(decoded[keep], image.shape[1:])
+    scores = torch.sigmoid(obj[keep])
+    small = box_ops.remove_small_boxes(boxes, rpn.min_size)
+    out["pre_nms"], out["pre_nms_scores"] = boxes[small], scores[small]
+    proposals, prop_scores = rpn.filter_proposals(decoded.view(1, -1, 4), obj_flat.view(1, -1), imgs.image_sizes,
+                                                  per_level)
+    props = proposals[0]
+    out["proposals"], out["proposal_scores"] = props, prop_scores[0]
+    rh = model.roi_heads
+    box_feats = rh.box_head(rh.box_roi_pool(feats, [props], imgs.image_sizes))
+    class_logits, box_regression = rh.box_predictor(box_feats)
+    out["class_probs"] = class_logits.softmax(-1)
+    out["class_boxes"] = box_ops.clip_boxes_to_image(
+        rh.box_coder.decode(box_regression, [props]), image.shape[1:])
+    boxes, scores, labels = rh.postprocess_detections(class_logits, box_regression, [props], imgs.image_sizes)
+    out["detections"] = {"boxes": boxes[0], "labels": labels[0], "scores": scores[0]}
+    mlog = rh.mask_predictor(rh.mask_head(rh.mask_roi_pool(feats, boxes, imgs.image_sizes)))
+    out["mask_logits"] = mlog
+    d = len(labels[0])
+    probs = mlog[torch.arange(d), labels[0]].sigmoid() if d else mlog.new_zeros(0, 28, 28)
+    out["masks"] = torch.stack([paste_mask_like_torchvision(p, b, *image.shape[1:]) for p, b in zip(probs, boxes[0])]) \
+        if d else probs.new_zeros(0, *image.shape[1:])
+    if target is not None:
+        gen_state = torch.get_rng_state()
+        torch.manual_seed(seed)
+        _, tgts = model.transform([image], [target])
+        rois, matched, lab, _ = rh.select_training_samples([props], tgts)
+        torch.set_rng_state(gen_state)
+        iou = box_ops.box_iou(rois[0], tgts[0]["boxes"])
+        out["sampled"] = {"boxes": rois[0], "labels": lab[0],
+                          "iou": iou.gather(1, matched[0].clamp(min=0)[:, None])[:, 0]}
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def detection_candidates(model, images, score_floor: float = 0.05) -> list:
+    """Everything the box head proposes before its final filtering, for the threshold explorer.
+
+    images: (N, 3, S, S) float in [0, 1]. For every image: the (proposal, class) pairs whose class
+    probability is at least ``score_floor`` (torchvision's ``box_score_thresh``), as
+    ``{"boxes": (M, 4) refined for that class, "labels": (M,), "scores": (M,), "masks": (M, S, S)
+    bool}`` (the mask head run on each refined box, pasted, thresholded at 0.5), sorted by score.
+    Probabilities must exceed ``score_floor`` (torchvision keeps ``score > box_score_thresh``).
+    """
+    from torchvision.ops import boxes as box_ops
+
+    score_floor = check_float(score_floor, "score_floor", min_value=0.0, max_value=1.0)
+    model.eval()
+    rh = model.roi_heads
+    out = []
+    for image in images:
+        imgs, _ = model.transform([image])
+        feats = model.backbone(imgs.tensors)
+        props, _ = model.rpn(imgs, feats)
+        box_feats = rh.box_head(rh.box_roi_pool(feats, props, imgs.image_sizes))
+        logits, reg = rh.box_predictor(box_feats)
+        probs = logits.softmax(-1)[:, 1:]
+        boxes = box_ops.clip_boxes_to_image(rh.box_coder.decode(reg, props)[:, 1:], image.shape[1:])
+        r, c = torch.where(probs > score_floor)
+        b, lab, sc = boxes[r, c], c + 1, probs[r, c]
+        ok = box_ops.remove_small_boxes(b, 1e-2)
+        b, lab, sc = b[ok], lab[ok], sc[ok]
+        order = sc.argsort(descending=True)
+        b, lab, sc = b[order], lab[order], sc[order]
+        mlog = rh.mask_predictor(rh.mask_head(rh.mask_roi_pool(feats, [b], imgs.image_sizes)))
+        p = mlog[torch.arange(len(lab)), lab].sigmoid()
+        masks = torch.stack([paste_mask_like_torchvision(pi, bi, *image.shape[1:]) for pi, bi in zip(p, b)]) >= 0.5 \
+            if len(lab) else torch.zeros(0, *image.shape[1:], dtype=torch.bool)
+        out.append({"boxes": b, "labels": lab, "scores": sc, "masks": masks})
+    return out
+
+
+def filter_detections(candidates: dict, score_threshold: float = 0.05, nms_iou: float = 0.5,
+                      max_detections: int = 50) -> torch.Tensor:
+    """torchvision's last step on one image's :func:`detection_candidates`: keep scores >
+    ``score_threshold``, per-class NMS at ``nms_iou`` (a box is dropped when it overlaps a
+    higher-scoring box of the same class by more than that IoU), then the ``max_detections``
+    best. Returns the (D,) int64 indices into the candidates kept, best first."""
+    from torchvision.ops import batched_nms
+
+    score_threshold = check_float(score_threshold, "score_threshold", min_value=0.0, max_value=1.0)
+    nms_iou = check_float(nms_iou, "nms_iou", min_value=0.0, max_value=1.0)
+    max_detections = check_int(max_detections, "max_detections", min_value=1)
+    for key in ("boxes", "labels", "scores"):
+        if key not in candidates:
+            raise ValueError(f"candidates: missing key {key!r} (expected detection_candidates' dict)")
+    idx = torch.where(candidates["scores"] > score_threshold)[0]
+    keep = batched_nms(candidates["boxes"][idx], candidates["scores"][idx], candidates["labels"][idx], nms_iou)
+    return idx[keep[:max_detections]]
+
+
+@torch.no_grad()
+def mask_rcnn_shapes(model, image: torch.Tensor) -> dict:
+    """The tensor shapes at every arrow of lesson 11's diagram for one image (eval mode), read from
+    hooks on a real forward pass: ``image``; ``stages`` {C3, C4, C5} (the backbone outputs the FPN
+    reads); ``fpn`` {P3, P4, P5}; ``anchors`` (total) and ``anchors_per_location``; ``proposals``
+    (R, 4); ``box_rois`` (R, C, 7, 7); ``class_logits`` (R, K); ``box_regression`` (R, 4K);
+    ``detections`` (D, 4); ``mask_rois`` (D, C, 14, 14); ``mask_logits`` (D, K, 28, 28); ``masks``
+    (D, 1, H, W). Batch axes are per image."""
+    seen = {}
+
+    def keep(name):
+        def hook(mod, inp, out):
+            seen[name] = out
+        return hook
+
+    rh = model.roi_heads
+    mods = {"stages": model.backbone.body, "fpn": model.backbone.fpn, "box_rois": rh.box_roi_pool,
+            "predictor": rh.box_predictor, "mask_rois": rh.mask_roi_pool, "mask_logits": rh.mask_predictor,
+            "rpn": model.rpn}
+    handles = [m.register_forward_hook(keep(n)) for n, m in mods.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        det = model([image])[0]
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    stages = seen["stages"][2:]
+    per_loc = model.rpn.anchor_generator.num_anchors_per_location()[0]
+    fpn = list(seen["fpn"].values())
+    return {"image": tuple(image.shape),
+            "stages": {f"C{i + 3}": tuple(t.shape[1:]) for i, t in enumerate(stages)},
+            "fpn": {f"P{i + 3}": tuple(t.shape[1:]) for i, t in enumerate(fpn)},
+            "anchors_per_location": per_loc, "anchors": sum(per_loc * t.shape[-1] * t.shape[-2] for t in fpn),
+            "proposals": tuple(seen["rpn"][0][0].shape), "box_rois": tuple(seen["box_rois"].shape),
+            "class_logits": tuple(seen["predictor"][0].shape), "box_regression": tuple(seen["predictor"][1].shape),
+            "detections": tuple(det["boxes"].shape), "mask_rois": tuple(seen["mask_rois"].shape),
+            "mask_logits": tuple(seen["mask_logits"].shape), "masks": tuple(det["masks"].shape)}
+
+
+def match_detections(detections: dict, target: dict, iou_threshold: float = 0.5) -> torch.Tensor:
+    """COCO's greedy matching of one image's detections to its objects by mask IoU
+    (:func:`segcourse.metrics.greedy_match` in score order, same class only). detections: masks
+    (D, H, W) bool, labels (D,), scores (D,); target: masks (N, H, W), labels (N,).
+    Returns (D,) bool: True = true positive."""
+    iou_threshold = check_float(iou_threshold, "iou_threshold", min_value=0.0, max_value=1.0)
+    iou = mask_ious(detections["masks"], target["masks"])
+    iou = torch.where(detections["labels"][:, None] == target["labels"][None, :], iou, torch.full_like(iou, -1.0))
+    order = detections["scores"].argsort(descending=True, stable=True)
+    tp = torch.zeros(len(order), dtype=torch.bool)
+    tp[order] = torch.from_numpy(greedy_match(iou[order].double().numpy(), iou_threshold) >= 0)
+    return tp
+
+
+def threshold_context(candidates: list, targets: list) -> dict:
+    """What every frame of the threshold explorer reuses: the candidates and each candidate mask's
+    IoU with each object of its image (computed once)."""
+    if len(candidates) != len(targets) or not candidates:
+        raise ValueError("candidates: expected one entry per target (and at least one)")
+    return {"candidates": list(candidates), "targets": list(targets),
+            "ious": [mask_ious(c["masks"], t["masks"].bool()) for c, t in zip(candidates, targets)]}
+
+
+def threshold_frame(context: dict, scene: int = 0, score_threshold: float = 0.05, nms_iou: float = 0.5) -> dict:
+    """Lesson 11's threshold explorer, one frame: the final filtering (:func:`filter_detections`)
+    applied to every image's :func:`detection_candidates` at these thresholds, then scored.
+
+    context: :func:`threshold_context`. Returns ``scene`` and its ``detections`` (boxes, labels,
+    scores, masks, ``tp``: matches an object at mask IoU 0.5), ``ranked``: (M,) scores of every
+    kept detection over all images, best first, and ``ranked_tp`` (M,) bool; ``objects``: the
+    number of objects; ``AP``, ``AP50``, ``AP75``: COCO mask AP of the kept detections
+    (:func:`segcourse.metrics.coco_ap_from_ious`, equal to pycocotools')."""
+    cands, targets = context["candidates"], context["targets"]
+    scene = check_int(scene, "scene", min_value=0, max_value=len(cands) - 1)
+    ious, dcl, dsc, tps = [], [], [], []
+    for cand, tgt, iou in zip(cands, targets, context["ious"]):
+        keep = filter_detections(cand, score_threshold, nms_iou)
+        lab, sco = cand["labels"][keep], cand["scores"][keep]
+        i = iou[keep]
+        same = torch.where(lab[:, None] == tgt["labels"][None, :], i, torch.full_like(i, -1.0))
+        tps.append(torch.from_numpy(greedy_match(same.double().numpy(), 0.5) >= 0))   # keep is in score order
+        ious.append(i)
+        dcl.append(lab)
+        dsc.append(sco)
+    k = filter_detections(cands[scene], score_threshold, nms_iou)
+    det = {key: cands[scene][key][k] for key in ("boxes", "labels", "scores", "masks")}
+    det["tp"] = tps[scene]
+    scores, tp = torch.cat(dsc), torch.cat(tps)
+    order = scores.argsort(descending=True, stable=True)
+    ap = coco_ap_from_ious(ious, dcl, dsc, [t["labels"] for t in targets])
+    return {"scene": scene, "detections": det, "ranked": scores[order], "ranked_tp": tp[order],
+            "objects": sum(len(t["labels"]) for t in targets), "AP": ap["AP"], "AP50": ap["AP50"], "AP75": ap["AP75"],
+            "score_threshold": float(score_threshold), "nms_iou": float(nms_iou)}

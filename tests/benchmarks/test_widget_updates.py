@@ -193,3 +193,28 @@ def test_aspp_explorer_unit_moves(benchmark):
     col = w.controls[3]
     benchmark.pedantic(_rounds(w, col, [0, 5, 10, 16, 22, 28, 32]), rounds=30, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs and benchmark.stats.stats.median <= 0.050
+
+
+def _detection_widget():
+    import torch
+    torch.set_num_threads(2)
+    images, targets = sc.detection_val_set()
+    return sc.detection_explorer(sc.load_checkpoint("mask_rcnn"), images[:12], targets[:12], scene=1)
+
+
+def test_detection_explorer_threshold_change(benchmark):
+    """Lesson 11: a new score threshold: filter + NMS on 12 scenes' candidates, greedy matching,
+    COCO mask AP on the 12 scenes (pycocotools), redraw of the scene and the ranked detections."""
+    w = _detection_widget()
+    sl = w.controls[1]
+    benchmark.pedantic(_rounds(w, sl, [0.3, 0.6, 0.1, 0.8, 0.05, 0.5]), rounds=24, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+    assert benchmark.stats.stats.median <= 0.050
+
+
+def test_detection_explorer_scene_change(benchmark):
+    w = _detection_widget()
+    sl = w.controls[0]
+    benchmark.pedantic(_rounds(w, sl, [3, 7, 0, 11, 5]), rounds=20, iterations=1, warmup_rounds=2)
+    assert not w.errors.outputs
+    assert benchmark.stats.stats.median <= 0.050
