@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 22.2
+#     seconds: 41.9
 #     terms: "\u5206\u5272 segmentation, \u5206\u7C7B\u7EA7\u522B class level (semantic),\
 #       \ \u5B9E\u4F8B\u7EA7\u522B instance level, \u4EA4\u5E76\u6BD4 IoU, \u5E73\u5747\
 #       \u4EA4\u5E76\u6BD4 mIoU, \u6DF7\u6DC6\u77E9\u9635 confusion matrix, \u63A9\u7801\
@@ -376,7 +376,7 @@ sc.check("00.iou_from_confusion", iou_from_confusion)
 # | [08](08_large_kernels_gcn.ipynb) | large kernels (大内核): GCN and boundary refinement | Peng et al., arXiv:1703.02719 |
 # | [09](09_fcis.ipynb) | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
 # | [10](10_roi_pool_vs_roi_align.ipynb) | RoI pooling vs RoIAlign (双线性插值) | He et al., Mask R-CNN, arXiv:1703.06870 |
-# | 11 (coming) | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
+# | [11](11_mask_rcnn.ipynb) | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
 # | 12 (coming) | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

@@ -593,4 +593,4 @@ sc.roi_explorer(fmap, disc_box, stride=16, output_size=2, sampling_ratio=2)
 # Pyramid Networks for Object Detection*, arXiv:1612.03144.
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← FCIS: fully convolutional instance-aware segmentation](09_fcis.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← FCIS: fully convolutional instance-aware segmentation](09_fcis.ipynb) · [contents](00_overview.ipynb#Road-map) · [Mask R-CNN →](11_mask_rcnn.ipynb)

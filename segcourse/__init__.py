@@ -40,14 +40,14 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
                      GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs, LargeKernelNet,
                      large_kernel_head, score_erf, kernel_footprints, expected_energy,
                      FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, mask_targets, sample_rois, train_fcis,
-                     MASK_RCNN_CONFIG, build_mask_rcnn, train_mask_rcnn, detect, evaluate_mask_rcnn, detection_scores, paste_mask_like_torchvision, mask_rcnn_stages, detection_candidates, filter_detections, mask_rcnn_shapes, match_detections, threshold_frame, threshold_context, mask_rcnn_losses_by_hand, set_roi_op)
+                     MASK_RCNN_CONFIG, build_mask_rcnn, train_mask_rcnn, iteration_seconds, detect, evaluate_mask_rcnn, detection_scores, paste_mask_like_torchvision, mask_rcnn_stages, detection_candidates, filter_detections, mask_rcnn_shapes, match_detections, threshold_frame, threshold_context, mask_rcnn_losses_by_hand, set_roi_op)
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import (CHECKPOINTS, checkpoint_metric, checkpoint_path, load_checkpoint, save_checkpoint,  # noqa: E402
                           scheme_study_results, scheme_val_set, size_scores, large_kernel_study_results,
                           roi_study_results, build_study_net)
 from .draw import (draw_fcis_head, draw_ps_tiles, draw_roi_grid, draw_score_map, grid_segments, tile_mosaic,  # noqa: E402
                    draw_fcn_architecture, fcn_tensor_sizes, draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_aspp_footprint, draw_context_schemes, draw_gcn_impulse, draw_kernel_footprints, draw_gcn_pipeline, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
-                   draw_overlay, error_map, legend_patches, overlay, draw_mask_rcnn_architecture, draw_boxes, draw_anchors, draw_objectness, draw_detections, draw_ranked_detections)
+                   draw_overlay, error_map, legend_patches, overlay, draw_mask_rcnn_architecture, detection_colours, draw_boxes, draw_anchors, draw_objectness, draw_detections, draw_ranked_detections)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
                       receptive_field_explorer, footprint_explorer, aspp_explorer, crf_explorer, roi_explorer, fcis_explorer,
                       kernel_explorer, detection_explorer)
@@ -83,7 +83,7 @@ __all__ = [
     "pad_for_heat_map", "sliding_window", "slim_vgg16_features", "train_heat_map_classifier",
     "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
     "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
-    "train_fcis", "MASK_RCNN_CONFIG", "build_mask_rcnn", "train_mask_rcnn", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages", "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame", "threshold_context", "mask_rcnn_losses_by_hand", "set_roi_op",
+    "train_fcis", "MASK_RCNN_CONFIG", "build_mask_rcnn", "train_mask_rcnn", "iteration_seconds", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages", "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame", "threshold_context", "mask_rcnn_losses_by_hand", "set_roi_op",
     "fit", "predict", "predict_proba", "train_segmentation",
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "large_kernel_study_results", "scheme_val_set", "size_scores",
@@ -93,7 +93,7 @@ __all__ = [
     "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_aspp_footprint", "draw_context_schemes", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
     "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer", "detection_explorer",
-    "draw_mask_rcnn_architecture", "draw_boxes", "draw_anchors", "draw_objectness", "draw_detections", "draw_ranked_detections",
+    "draw_mask_rcnn_architecture", "detection_colours", "draw_boxes", "draw_anchors", "draw_objectness", "draw_detections", "draw_ranked_detections",
     # exercises
     "check", "solution",
 ]

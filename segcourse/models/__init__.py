@@ -7,7 +7,7 @@ from .fcis import FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, 
 from .fcn import FCN, FCN_VARIANTS, center_crop, fuse_scores
 from .heat_map import VGGClassifier, heat_maps, pad_for_heat_map, sliding_window, train_heat_map_classifier
 from .tiny_fcn import TinyFCN
-from .mask_rcnn import (MASK_RCNN_CONFIG, FPNBackbone, build_mask_rcnn, roi_extractor, set_roi_op, train_mask_rcnn, detect, evaluate_mask_rcnn, detection_scores, paste_mask_like_torchvision, mask_rcnn_stages, detection_candidates, filter_detections, mask_rcnn_shapes, match_detections, threshold_frame, threshold_context, mask_rcnn_losses_by_hand)
+from .mask_rcnn import (MASK_RCNN_CONFIG, FPNBackbone, build_mask_rcnn, roi_extractor, set_roi_op, train_mask_rcnn, iteration_seconds, detect, evaluate_mask_rcnn, detection_scores, paste_mask_like_torchvision, mask_rcnn_stages, detection_candidates, filter_detections, mask_rcnn_shapes, match_detections, threshold_frame, threshold_context, mask_rcnn_losses_by_hand)
 from .vgg import (HEATMAP_WIDTHS, VGG16_LAYOUT, VGG16_WIDTHS, VGG_WIDTHS, VGGBackbone, convolutionalize, fc_as_conv,
                   slim_vgg16_features, vgg16_layer_names)
 
@@ -19,4 +19,4 @@ __all__ = ["feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov",
            "pad_for_heat_map", "sliding_window", "train_heat_map_classifier", "TinyFCN", "HEATMAP_WIDTHS",
            "VGG16_LAYOUT", "VGG16_WIDTHS", "VGG_WIDTHS", "VGGBackbone", "convolutionalize", "fc_as_conv",
            "slim_vgg16_features", "vgg16_layer_names",
-           "MASK_RCNN_CONFIG", "FPNBackbone", "build_mask_rcnn", "roi_extractor", "set_roi_op", "train_mask_rcnn", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages", "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame", "threshold_context", "mask_rcnn_losses_by_hand"]
+           "MASK_RCNN_CONFIG", "FPNBackbone", "build_mask_rcnn", "roi_extractor", "set_roi_op", "train_mask_rcnn", "iteration_seconds", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages", "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame", "threshold_context", "mask_rcnn_losses_by_hand"]

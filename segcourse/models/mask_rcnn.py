@@ -36,7 +36,7 @@ from ..seed import seed_everything
 from .common import SmallBackbone
 
 __all__ = ["MASK_RCNN_CONFIG", "FPNBackbone", "build_mask_rcnn", "roi_extractor", "set_roi_op",
-           "train_mask_rcnn", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages",
+           "train_mask_rcnn", "iteration_seconds", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages",
            "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame",
            "threshold_context",
            "mask_rcnn_losses_by_hand"]
@@ -197,6 +197,30 @@ def train_mask_rcnn(model, iterations: int, *, seed: int = 0, batch_size: int = 
     history["seconds"] = spent + time.perf_counter() - start
     model.eval()
     return history
+
+
+def iteration_seconds(model, steps: int = 3, batch_size: int = 8) -> list:
+    """Wall-clock seconds of ``steps`` training iterations of ``model`` (forward, backward and an
+    optimiser step with learning rate 0, so the weights do not change) on batches
+    ``detection_batch(1..steps)``, after one warm-up iteration. Runs on ``model`` itself (train
+    mode changes its BatchNorm statistics: pass a copy); leaves it in eval mode. Returns the list
+    of ``steps`` durations."""
+    steps = check_int(steps, "steps", min_value=1)
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+    times = []
+    for step in range(steps + 1):
+        images, targets = detection_batch(step, batch_size)
+        t = time.perf_counter()
+        loss = sum(model(images, targets).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step:                                   # step 0 warms up
+            times.append(time.perf_counter() - t)
+    model.eval()
+    return times
 
 
 @torch.no_grad()
@@ -388,8 +412,8 @@ def mask_rcnn_stages(model, image: torch.Tensor, target: dict | None = None, see
       refined box; ``detections``: {boxes (D, 4), labels (D,), scores (D,)} after score
       threshold, per-class NMS and the top-n cut; ``mask_logits``: (D, K, 28, 28) the mask head
       on the detections; ``masks``: (D, S, S) pasted probabilities of each detection's class;
-      with ``target``: ``sampled`` {boxes (T, 4), labels (T,) (0 = background), iou (T,) with
-      the matched object}.
+      with ``target``: ``sampled`` {boxes (T, 4), labels (T,) (0 = background), iou (T,): the
+      largest IoU with any object (a positive's is its matched object's)}.
     """
     from torchvision.models.detection.rpn import concat_box_prediction_layers
     from torchvision.ops import boxes as box_ops
@@ -453,8 +477,8 @@ def mask_rcnn_stages(model, image: torch.Tensor, target: dict | None = None, see
         rois, matched, lab, _ = rh.select_training_samples([props], tgts)
         torch.set_rng_state(gen_state)
         iou = box_ops.box_iou(rois[0], tgts[0]["boxes"])
-        out["sampled"] = {"boxes": rois[0], "labels": lab[0],
-                          "iou": iou.gather(1, matched[0].clamp(min=0)[:, None])[:, 0]}
+        best = iou.max(1).values if iou.shape[1] else iou.new_zeros(len(rois[0]))
+        out["sampled"] = {"boxes": rois[0], "labels": lab[0], "iou": best}
     model.train(was_training)
     return out
 

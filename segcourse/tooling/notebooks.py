@@ -120,6 +120,29 @@ def refresh_nav(path: Path, paths: list[Path]) -> bool:
     return changed
 
 
+def refresh_nav_pair(path: Path, paths: list[Path]) -> bool:
+    """:func:`refresh_nav` on the lesson's .py, then copy its ``nav`` / ``roadmap`` cells into the
+    executed .ipynb (markdown cells have no outputs: nothing is re-executed). For a lesson added or
+    removed next to lessons already built. Returns changed."""
+    changed = refresh_nav(path, paths)
+    ipynb = path.with_suffix(".ipynb")
+    if not ipynb.exists():
+        return changed
+    text_nb = _read(path)
+    wanted = {tag: c.source for c in text_nb.cells for tag in (NAV_TAG, ROADMAP_TAG)
+              if tag in c.metadata.get("tags", [])}
+    raw = json.loads(ipynb.read_text(encoding="utf-8"))
+    touched = False
+    for cell in raw["cells"]:
+        for tag, source in wanted.items():
+            if tag in cell.get("metadata", {}).get("tags", []) and "".join(cell["source"]) != source:
+                cell["source"] = source.splitlines(keepends=True)
+                touched = True
+    if touched:
+        ipynb.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return changed or touched
+
+
 def metadata_problems(nb, name: str) -> list[str]:
     """Cells without slideshow metadata or with unknown slide types, and stray metadata."""
     problems = []
@@ -336,6 +359,7 @@ def main(argv=None) -> int:
     n.add_argument("number")
     n.add_argument("title")
     n.add_argument("terms")
+    v = sub.add_parser("nav", help="refresh every lesson's navigation and road-map cells (.py and .ipynb, no execution)")
     m = sub.add_parser("notes", help="rewrite the notes cells of lessons' .py files as instructor notes")
     m.add_argument("lessons", nargs="+")
     args = parser.parse_args(argv)
@@ -345,6 +369,12 @@ def main(argv=None) -> int:
         problems = check(args.lessons)
         print("\n".join(problems) if problems else "all lessons paired, clean and executed")
         return 1 if problems else 0
+    elif args.cmd == "nav":
+        paths = lesson_paths()
+        for path in paths:
+            if refresh_nav_pair(path, paths):
+                print(f"{path.name}: navigation refreshed")
+        update_readme()
     elif args.cmd == "notes":
         for path in lesson_paths(args.lessons):
             text = path.read_text(encoding="utf-8")

@@ -6,12 +6,13 @@ extractors differs) and scores it on the 80 shipped val scenes and on 400 more r
 seed no run trains on. One torch thread per process (run two side by side on 2 cores).
 
     python -m segcourse.tooling.roi_study --runs mrcnn_align:0 mrcnn_pool:0 --out /tmp/a.jsonl
-    python -m segcourse.tooling.roi_study --runs mrcnn_pool:0:1700 --out /tmp/b.jsonl   # iterations
+    python -m segcourse.tooling.roi_study --runs mrcnn_pool:0:860 --out /tmp/b.jsonl    # equal time: 1000 x ratio
     python -m segcourse.tooling.roi_study --measure-ratio      # RoIAlign / RoIPool s per iteration
     python -m segcourse.tooling.roi_study --merge /tmp/a.jsonl /tmp/b.jsonl --equal-time-ratio 0.86
 
 ``name:seed[:iterations]`` (default ``ROI_STUDY_ITERATIONS``); the equal-time run gives RoIPool
-``ROI_STUDY_ITERATIONS x ratio`` iterations, the ratio measured by ``--measure-ratio``; ``--write-checkpoints`` saves seed-0
+``ROI_STUDY_ITERATIONS x ratio`` iterations (rounded to tens), the ratio measured by
+``--measure-ratio``; ``--write-checkpoints`` saves seed-0
 runs of a name in ``CHECKPOINTS`` at the recipe's iterations as the shipped file (what
 ``./course retrain NAME`` makes). ``--merge`` writes ``data/results/roi_study.json``.
 """

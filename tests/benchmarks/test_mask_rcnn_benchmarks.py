@@ -7,8 +7,6 @@ has no multi-scale RoIPool) for the study's equal-time comparison. The machine i
 are what a loaded laptop sees.
 """
 import copy
-import time
-
 import pytest
 import torch
 
@@ -16,19 +14,7 @@ import segcourse as sc
 
 
 def _iteration_seconds(net, repeats=4):
-    net.train()
-    opt = torch.optim.SGD(net.parameters(), lr=0.0)
-    times = []
-    for step in range(repeats + 1):
-        images, targets = sc.detection_batch(step, 8)
-        t = time.perf_counter()
-        loss = sum(net(images, targets).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step:
-            times.append(time.perf_counter() - t)
-    return min(times)
+    return min(sc.iteration_seconds(net, steps=repeats, batch_size=8))
 
 
 def test_training_iteration_ours_vs_torchvision(record_property):
