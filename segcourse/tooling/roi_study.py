@@ -9,6 +9,7 @@ seed no run trains on. One torch thread per process (run two side by side on 2 c
     python -m segcourse.tooling.roi_study --runs mrcnn_pool:0:860 --out /tmp/b.jsonl    # equal time: 1000 x ratio
     python -m segcourse.tooling.roi_study --measure-ratio      # RoIAlign / RoIPool s per iteration
     python -m segcourse.tooling.roi_study --merge /tmp/a.jsonl /tmp/b.jsonl --equal-time-ratio 0.86
+    python -m segcourse.tooling.roi_study --merge data/results/roi_study.json /tmp/more.jsonl   # add runs
 
 ``name:seed[:iterations]`` (default ``ROI_STUDY_ITERATIONS``); the equal-time run gives RoIPool
 ``ROI_STUDY_ITERATIONS x ratio`` iterations (rounded to tens), the ratio measured by
@@ -95,11 +96,19 @@ def main(argv=None) -> int:
         print(f"RoIAlign / RoIPool seconds per iteration: {iteration_ratio():.3f}")
         return 0
     if a.merge:
-        runs = [json.loads(line) for f in a.merge for line in Path(f).read_text().splitlines() if line.strip()]
+        runs, ratio = [], a.equal_time_ratio
+        for f in a.merge:                      # JSON lines of runs, or an earlier results file
+            if f.endswith(".json"):
+                earlier = json.loads(Path(f).read_text())
+                runs += earlier["runs"]
+                ratio = earlier.get("equal_time_ratio") if ratio is None else ratio
+            else:
+                runs += [json.loads(line) for line in Path(f).read_text().splitlines() if line.strip()]
+        runs = list({(r["net"], r["seed"], r["iterations"]): r for r in runs}.values())   # a rerun replaces
         runs.sort(key=lambda r: (r["net"], r["seed"], r["iterations"]))
         out = data_dir() / ROI_STUDY_RESULTS
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"val_extra": ROI_STUDY_VAL_EXTRA, "equal_time_ratio": a.equal_time_ratio,
+        out.write_text(json.dumps({"val_extra": ROI_STUDY_VAL_EXTRA, "equal_time_ratio": ratio,
                                    "runs": runs}, indent=1) + "\n")
         print(f"wrote {out} ({len(runs)} runs)")
         return 0
