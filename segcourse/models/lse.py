@@ -1,0 +1,398 @@
+"""Learning to Segment Every Thing (Hu, Dollár, He, Darrell, Girshick 2018, arXiv:1711.10370) in
+miniature (lesson 12): partial supervision on the course's tiny Mask R-CNN.
+
+Boxes are given for every class, masks only for the classes of a set A. The box head (class
+scores and box deltas) trains on every class; the mask head's loss counts only the RoIs whose
+ground-truth class is in A; mask quality is measured on the held-out classes B. Three mask heads,
+all reading the same RoIs of the same detector:
+
+* ``"agnostic"``: one mask channel for every class (the paper's class-agnostic baseline);
+* ``"transfer"``: the paper's weight transfer: the mask weights of class c (the last 1x1 conv's
+  weight vector and bias) are ``T(w_det^c)``, with ``w_det^c`` the box predictor's weights of class c
+  (``"cls"``: its row of the classification layer; ``"box"``: its 4 rows of the box-regression
+  layer; ``"cls+box"``: both, concatenated) taken with the gradient stopped, and T a small MLP
+  (``"mlp"``: Linear, LeakyReLU, Linear) or one linear layer (``"linear"``), trained on A only;
+* ``"oracle"``: the ordinary per-class mask head trained with the masks of every class.
+
+:func:`build_lse_mask_rcnn` puts all three on one detector (backbone, RPN, box head shared), each
+with its own four-conv mask trunk. The shared features get the gradients of the two partially
+supervised heads only (A masks); the oracle head reads them with the gradient stopped, so nothing
+in the detector ever sees a B mask. In eval mode the model is an ordinary torchvision ``MaskRCNN``
+(``masks`` from the head ``model.roi_heads.active``) plus ``mask_probs_heads`` (K, heads, 28, 28).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validate import as_tensor, check_choice, check_int
+from ..data.detection import detection_batch, instance_targets, dihedral
+from ..data.images import image_tensor
+from ..data.shapes import NUM_SHAPE_CLASSES, SHAPE_CLASSES, SHAPES_A, SHAPES_B, render_shapes_scene, shape_class_ids
+from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, detection_scores, train_mask_rcnn
+
+__all__ = ["LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
+           "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
+           "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings",
+           "transfer_mask_frame", "roi_mask_features"]
+
+LSE_HEADS = ("agnostic", "transfer", "oracle")
+LSE_SOURCES = ("cls", "box", "cls+box")
+#: Training run ``s`` renders its scenes from dataset seed ``LSE_TRAIN_SEED + s``.
+LSE_TRAIN_SEED = 31
+#: The validation scenes' dataset seed (never trained on): scene k = ``render_shapes_scene(LSE_VAL_SEED * 10**6 + k)``.
+LSE_VAL_SEED = 9
+
+
+# -- the transfer function ---------------------------------------------------------------------------
+
+def detection_weights(box_predictor, source: str = "cls+box") -> torch.Tensor:
+    """The detection weights ``w_det`` (K, D) of torchvision's ``FastRCNNPredictor``, one row per
+    class, gradient stopped: ``"cls"`` (D = fc width), ``"box"`` (D = 4 x fc width) or ``"cls+box"``."""
+    source = check_choice(source, "source", LSE_SOURCES)
+    cls = box_predictor.cls_score.weight
+    k = cls.shape[0]
+    parts = {"cls": [cls], "box": [box_predictor.bbox_pred.weight.reshape(k, -1)]}
+    parts["cls+box"] = parts["cls"] + parts["box"]
+    return torch.cat(parts[source], 1).detach()
+
+
+class WeightTransfer(nn.Module):
+    """T: detection weights (K, D) -> mask weights (K, C + 1) (C weights of a 1x1 conv and a bias
+    per class). ``kind`` "mlp" = Linear(D, hidden), LeakyReLU(0.01), Linear(hidden, C + 1);
+    "linear" = Linear(D, C + 1)."""
+
+    def __init__(self, in_features: int, out_features: int, kind: str = "mlp", hidden: int = 128):
+        super().__init__()
+        self.kind = check_choice(kind, "kind", ("mlp", "linear"))
+        if kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.LeakyReLU(0.01), nn.Linear(hidden, out_features))
+        else:
+            self.net = nn.Linear(in_features, out_features)
+
+    def forward(self, w_det: torch.Tensor) -> torch.Tensor:
+        return self.net(w_det)
+
+
+class TransferMaskPredictor(nn.Module):
+    """The transfer head's predictor: 2x deconv + ReLU (as torchvision's ``MaskRCNNPredictor``), then
+    a 1x1 conv whose per-class weights are ``T(w_det)``.
+
+    forward(x (R, in_channels, 14, 14), w_det (K, D)) -> logits (R, K, 28, 28). ``override``
+    (K, C + 1) or None: mask weights that replace T's output (the probe; see :func:`swapped_transfer`).
+    """
+
+    def __init__(self, in_channels: int, dim_reduced: int, det_features: int, kind: str = "mlp", hidden: int = 128):
+        super().__init__()
+        self.conv5_mask = nn.ConvTranspose2d(in_channels, dim_reduced, 2, 2, 0)
+        nn.init.kaiming_normal_(self.conv5_mask.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.conv5_mask.bias)
+        self.transfer = WeightTransfer(det_features, dim_reduced + 1, kind, hidden)
+        self.override = None
+
+    def mask_weights(self, w_det: torch.Tensor) -> torch.Tensor:
+        """(K, C + 1) mask weights: T(w_det), or ``override`` when set."""
+        return self.transfer(w_det) if self.override is None else self.override
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, C, 28, 28): the features the class-specific 1x1 conv reads."""
+        return F.relu(self.conv5_mask(x))
+
+    def forward(self, x: torch.Tensor, w_det: torch.Tensor) -> torch.Tensor:
+        w = self.mask_weights(w_det)
+        return torch.einsum("rchw,kc->rkhw", self.features(x), w[:, :-1]) + w[:, -1][None, :, None, None]
+
+
+def partial_mask_loss(mask_logits: torch.Tensor, labels: torch.Tensor, mask_targets: torch.Tensor,
+                      has_mask: torch.Tensor) -> torch.Tensor:
+    """Mask R-CNN's mask loss under partial supervision: the per-pixel binary cross-entropy of each
+    RoI's own-class logits (channel 0 for a class-agnostic head), averaged over the RoIs whose
+    ground-truth class has masks (``has_mask[label]``). No such RoI: 0, still connected to the graph.
+
+    mask_logits (R, K or 1, M, M); labels (R,) int64; mask_targets (R, M, M) in [0, 1]; has_mask (K,) bool.
+    With every class in ``has_mask`` it is torchvision's ``maskrcnn_loss``.
+    """
+    if mask_logits.ndim != 4:
+        raise ValueError(f"mask_logits: expected shape (R, K, M, M), got {tuple(mask_logits.shape)}")
+    r = mask_logits.shape[0]
+    if labels.shape != (r,) or mask_targets.shape != (r, *mask_logits.shape[2:]):
+        raise ValueError(f"labels / mask_targets: expected shapes ({r},) and ({r}, {mask_logits.shape[2]}, "
+                         f"{mask_logits.shape[3]}), got {tuple(labels.shape)} and {tuple(mask_targets.shape)}")
+    keep = has_mask[labels]
+    if r == 0 or not bool(keep.any()):
+        return mask_logits.sum() * 0
+    channel = labels if mask_logits.shape[1] > 1 else torch.zeros_like(labels)
+    z = mask_logits[torch.arange(r), channel]
+    return F.binary_cross_entropy_with_logits(z[keep], mask_targets[keep])
+
+
+# -- the RoI heads with three mask branches ----------------------------------------------------------
+
+class LSERoIHeads(nn.Module):
+    """torchvision's ``RoIHeads`` box part (reused as is) + the mask heads of :data:`LSE_HEADS`.
+
+    ``mask_roi_pool``: the 14 x 14 mask RoI extractor; ``heads``: the mask heads to build; ``has_mask`` (K,) bool buffer: the classes A whose masks the
+    partial heads train on; ``detach``: heads whose loss does not reach the shared features.
+    """
+
+    def __init__(self, roi_heads, mask_roi_pool, num_classes: int, heads=LSE_HEADS, has_mask=None,
+                 source: str = "cls+box", transfer: str = "mlp", hidden: int = 128, detach=("oracle",)):
+        super().__init__()
+        from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+
+        heads = tuple(heads)
+        if not heads or any(h not in LSE_HEADS for h in heads):
+            raise ValueError(f"heads: expected a non-empty subset of {LSE_HEADS}, got {heads}")
+        self.box = roi_heads                       # torchvision's RoIHeads: sampling, box head, postprocess
+        self.box.mask_roi_pool = self.box.mask_head = self.box.mask_predictor = None
+        self.heads, self.detach, self.source = heads, tuple(detach), check_choice(source, "source", LSE_SOURCES)
+        self.active = "transfer" if "transfer" in heads else heads[0]
+        cfg = MASK_RCNN_CONFIG
+        c = cfg["mask_convs"][-1]
+        self.mask_roi_pool = mask_roi_pool         # shared by the mask heads
+        self.mask_heads = nn.ModuleDict({h: MaskRCNNHeads(cfg["fpn_channels"], list(cfg["mask_convs"]), 1) for h in heads})
+        fc = roi_heads.box_predictor.cls_score.in_features
+        d = {"cls": fc, "box": 4 * fc, "cls+box": 5 * fc}[self.source]
+        preds = {"agnostic": lambda: MaskRCNNPredictor(c, c, 1),
+                 "transfer": lambda: TransferMaskPredictor(c, c, d, transfer, hidden),
+                 "oracle": lambda: MaskRCNNPredictor(c, c, num_classes)}
+        self.mask_predictors = nn.ModuleDict({h: preds[h]() for h in heads})
+        hm = torch.ones(num_classes, dtype=torch.bool) if has_mask is None else torch.as_tensor(has_mask, dtype=torch.bool)
+        if hm.shape != (num_classes,):
+            raise ValueError(f"has_mask: expected shape ({num_classes},), got {tuple(hm.shape)}")
+        hm = hm.clone()
+        hm[0] = False
+        self.register_buffer("has_mask", hm)
+
+    def mask_logits(self, head: str, mask_features: torch.Tensor) -> torch.Tensor:
+        """(R, K or 1, 28, 28) logits of ``head`` from pooled mask RoIs (R, 64, 14, 14)."""
+        x = mask_features.detach() if (self.training and head in self.detach) else mask_features
+        x = self.mask_heads[head](x)
+        if head == "transfer":
+            return self.mask_predictors[head](x, detection_weights(self.box.box_predictor, self.source))
+        return self.mask_predictors[head](x)
+
+    def forward(self, features, proposals, image_shapes, targets=None):
+        from torchvision.models.detection.roi_heads import fastrcnn_loss, project_masks_on_boxes
+
+        b = self.box
+        if self.training:
+            proposals, matched_idxs, labels, regression_targets = b.select_training_samples(proposals, targets)
+        box_features = b.box_head(b.box_roi_pool(features, proposals, image_shapes))
+        class_logits, box_regression = b.box_predictor(box_features)
+        result, losses = [], {}
+        if self.training:
+            loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels, regression_targets)
+            losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
+            mask_props, pos_matched, pos_labels = [], [], []
+            for p, m, lb in zip(proposals, matched_idxs, labels):
+                pos = torch.where(lb > 0)[0]
+                mask_props.append(p[pos])
+                pos_matched.append(m[pos])
+                pos_labels.append(lb[pos])
+            pooled = self.mask_roi_pool(features, mask_props, image_shapes)
+            m = 2 * pooled.shape[-1]
+            tgt = torch.cat([project_masks_on_boxes(t["masks"], p, i, m) for t, p, i in zip(targets, mask_props, pos_matched)]) \
+                if pooled.shape[0] else pooled.new_zeros(0, m, m)
+            lab = torch.cat(pos_labels)
+            everything = torch.ones_like(self.has_mask)
+            for h in self.heads:
+                has = everything if h == "oracle" else self.has_mask
+                losses[f"loss_mask_{h}"] = partial_mask_loss(self.mask_logits(h, pooled), lab, tgt, has)
+            return result, losses
+        boxes, scores, labels = b.postprocess_detections(class_logits, box_regression, proposals, image_shapes)
+        result = [{"boxes": bx, "labels": lb, "scores": sc} for bx, lb, sc in zip(boxes, labels, scores)]
+        pooled = self.mask_roi_pool(features, boxes, image_shapes)
+        lab = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.int64)
+        probs = []
+        for h in self.heads:
+            logits = self.mask_logits(h, pooled)
+            ch = lab if logits.shape[1] > 1 else torch.zeros_like(lab)
+            probs.append(logits[torch.arange(len(lab)), ch].sigmoid())
+        probs = torch.stack(probs, 1) if len(lab) else pooled.new_zeros(0, len(self.heads), 28, 28)
+        a = self.heads.index(self.active)
+        for r, p in zip(result, probs.split([len(x) for x in boxes])):
+            r["masks"] = p[:, a:a + 1]
+            r["mask_probs_heads"] = p
+        return result, losses
+
+
+def build_lse_mask_rcnn(heads=LSE_HEADS, source: str = "cls+box", transfer: str = "mlp", hidden: int = 128,
+                        mask_classes=SHAPES_A, detach=("oracle",), seed: int = 0, op: str = "align"):
+    """The course's Mask R-CNN (:func:`~segcourse.models.mask_rcnn.build_mask_rcnn`) for the 24
+    shape classes, its box head two FC layers of 256 (``MASK_RCNN_CONFIG["box_fc"]``), with :class:`LSERoIHeads`: the mask heads ``heads`` (of :data:`LSE_HEADS`), masks
+    of ``mask_classes`` (names, default :data:`SHAPES_A`) for the partial heads, transfer input
+    ``source`` and ``transfer`` "mlp"/"linear". Weights from ``seed``; train mode."""
+    seed = check_int(seed, "seed", min_value=0)
+    model = build_mask_rcnn(NUM_SHAPE_CLASSES, op=op, seed=seed)
+    has = torch.zeros(NUM_SHAPE_CLASSES, dtype=torch.bool)
+    has[shape_class_ids(mask_classes)] = True
+    pool = model.roi_heads.mask_roi_pool
+    with torch.random.fork_rng():
+        torch.manual_seed(seed + 1)
+        # the box head as MASK_RCNN_CONFIG says (two FC of 256): torchvision's MaskRCNN ignores its
+        # representation_size argument and builds FC layers of 1024
+        from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+        cfg = MASK_RCNN_CONFIG
+        model.roi_heads.box_head = TwoMLPHead(cfg["fpn_channels"] * cfg["box_roi"] ** 2, cfg["box_fc"])
+        model.roi_heads.box_predictor = FastRCNNPredictor(cfg["box_fc"], NUM_SHAPE_CLASSES)
+        model.roi_heads = LSERoIHeads(model.roi_heads, pool, NUM_SHAPE_CLASSES, heads, has, source, transfer,
+                                      hidden, detach)
+    return model
+
+
+# -- data, training, evaluation -----------------------------------------------------------------------
+
+def lse_batch(step: int, batch_size: int = 8, data_seed: int = LSE_TRAIN_SEED):
+    """Training batch ``step`` of 24-class scenes (:func:`detection_batch` with
+    :func:`render_shapes_scene`)."""
+    data_seed = check_int(data_seed, "data_seed", min_value=1)
+    if data_seed == LSE_VAL_SEED:
+        raise ValueError(f"data_seed: {LSE_VAL_SEED} renders lesson 12's validation scenes; pick another")
+    return detection_batch(step, batch_size, data_seed, renderer=render_shapes_scene)
+
+
+def lse_val_set(n: int = 400, start: int = 0):
+    """Validation scenes ``start .. start + n - 1`` of the 24-class family (dataset seed
+    :data:`LSE_VAL_SEED`, never trained on). Returns (images (n, 3, 128, 128), list of n targets)."""
+    n = check_int(n, "n", min_value=1)
+    start = check_int(start, "start", min_value=0)
+    images, targets = [], []
+    for k in range(start, start + n):
+        s = render_shapes_scene(LSE_VAL_SEED * 10**6 + k)
+        images.append(image_tensor(s.image))
+        targets.append(instance_targets(torch.from_numpy(s.instance), torch.from_numpy(s.semantic)))
+    return torch.stack(images), targets
+
+
+def train_lse(model, iterations: int, *, seed: int = 0, threads: int = 1, progress: bool = True, **kw) -> dict:
+    """:func:`~segcourse.models.mask_rcnn.train_mask_rcnn` on :func:`lse_batch` (dataset seed
+    ``LSE_TRAIN_SEED + seed``): same optimiser and schedule as lesson 11."""
+    return train_mask_rcnn(model, iterations, seed=seed, threads=threads, progress=progress,
+                           data_seed=LSE_TRAIN_SEED + seed, batch_fn=lse_batch, desc=kw.pop("desc", "LSE"), **kw)
+
+
+@torch.no_grad()
+def detect_lse(model, images, batch_size: int = 16, mask_threshold: float = 0.5) -> list:
+    """Detections of an eval-mode LSE model with every head's masks: one dict per image with
+    ``boxes``, ``labels``, ``scores`` and ``masks_<head>`` (K, H, W) bool for each head."""
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    if isinstance(images, torch.Tensor):
+        images = list(images)
+    was = model.training
+    model.eval()
+    out = []
+    for b in range(0, len(images), batch_size):
+        chunk = list(images[b:b + batch_size])
+        for im, d in zip(chunk, model(chunk)):
+            probs = d.pop("mask_probs_heads")
+            d.pop("masks")
+            for i, h in enumerate(model.roi_heads.heads):
+                d[f"masks_{h}"] = paste_masks_in_image(probs[:, i:i + 1], d["boxes"], im.shape[-2:])[:, 0] >= mask_threshold
+            out.append(d)
+    model.train(was)
+    return out
+
+
+def _class_means(per_class: dict, ids) -> float:
+    vals = [per_class[c] for c in ids if c in per_class]
+    return float(sum(vals) / len(vals)) if vals else float("nan")
+
+
+def evaluate_lse(model, images, targets, heads=None, detections=None) -> dict:
+    """COCO mask AP of each head on ``images``: ``{head: {"AP", "AP_A", "AP_B", "per_class": {name:
+    AP}}, "box": {"AP", "AP_A", "AP_B"}}``; AP_A / AP_B = the mean per-class AP over the classes
+    of A / B (:data:`SHAPES_A`, :data:`SHAPES_B`)."""
+    dets = detect_lse(model, images) if detections is None else detections
+    ids_a, ids_b = shape_class_ids(SHAPES_A), shape_class_ids(SHAPES_B)
+    out = {}
+    for h in (heads or model.roi_heads.heads):
+        s = detection_scores([{**d, "masks": d[f"masks_{h}"]} for d in dets], targets)
+        pc = s["mask"]["per_class"]
+        out[h] = {"AP": s["mask"]["AP"], "AP_A": _class_means(pc, ids_a), "AP_B": _class_means(pc, ids_b),
+                  "per_class": {SHAPE_CLASSES[c]: v for c, v in pc.items()}}
+        pcb = s["box"]["per_class"]
+        out["box"] = {"AP": s["box"]["AP"], "AP_A": _class_means(pcb, ids_a), "AP_B": _class_means(pcb, ids_b)}
+    return out
+
+
+# -- the probe ---------------------------------------------------------------------------------------
+
+def probe_mappings(kind: str) -> dict:
+    """``{B class id: what replaces its transferred mask weights}`` for a probe ``kind``:
+    ``"relative"`` (the weights of its nearest relative in A, :data:`SHAPE_RELATIVES`),
+    ``"unrelated"`` (an A class of another group: the shift of SHAPES_A by half its length),
+    ``"mean_A"`` (the mean of the A classes' weights: the value ``"mean_A"``)."""
+    from ..data.shapes import SHAPE_RELATIVES
+
+    kind = check_choice(kind, "kind", ("relative", "unrelated", "mean_A"))
+    ids_b = shape_class_ids(SHAPES_B)
+    if kind == "mean_A":
+        return {b: "mean_A" for b in ids_b}
+    if kind == "relative":
+        return {SHAPE_CLASSES.index(b): SHAPE_CLASSES.index(a) for b, a in SHAPE_RELATIVES.items()}
+    unrelated = {"pentagon": "ring", "star7": "L", "T": "star6", "ellipse": "chevron", "frame": "star8",
+                 "double_arrow": "octagon"}
+    return {SHAPE_CLASSES.index(b): SHAPE_CLASSES.index(a) for b, a in unrelated.items()}
+
+
+@contextlib.contextmanager
+def swapped_transfer(model, mapping: dict):
+    """Inside the block, the transfer head's mask weights of class b are those of class
+    ``mapping[b]`` (a class id) or the mean over A (``"mean_A"``); other classes keep T's output."""
+    pred = model.roi_heads.mask_predictors["transfer"]
+    with torch.no_grad():
+        w = pred.transfer(detection_weights(model.roi_heads.box.box_predictor, model.roi_heads.source)).clone()
+        mean_a = w[model.roi_heads.has_mask].mean(0)
+        new = w.clone()
+        for b, src in mapping.items():
+            new[int(b)] = mean_a if src == "mean_A" else w[int(src)]
+    pred.override = new
+    try:
+        yield new
+    finally:
+        pred.override = None
+
+
+# -- the widget's frame ----------------------------------------------------------------------------
+
+@torch.no_grad()
+def roi_mask_features(model, images: torch.Tensor, boxes: list) -> torch.Tensor:
+    """The transfer head's 28 x 28 features (R, C, 28, 28) of given boxes (list of (Ri, 4) per image),
+    i.e. everything before the class-specific 1x1 conv."""
+    images = as_tensor(images, "images", ndim=4)
+    model.eval()
+    il, _ = model.transform(list(images))
+    feats = model.backbone(il.tensors)
+    rh = model.roi_heads
+    x = rh.mask_heads["transfer"](rh.mask_roi_pool(feats, [torch.as_tensor(b, dtype=torch.float32) for b in boxes],
+                                                   il.image_sizes))
+    return rh.mask_predictors["transfer"].features(x)
+
+
+def transfer_mask_frame(features: torch.Tensor, weights: torch.Tensor, index: int, source: int,
+                        target: torch.Tensor | None = None) -> dict:
+    """One frame of lesson 12's widget: RoI ``index``'s 28 x 28 mask probabilities when the mask
+    weights of class ``source`` (row of ``weights`` (K, C + 1)) are used.
+
+    features: (R, C, 28, 28) from :func:`roi_mask_features`; target: optional (R, 28, 28) masks.
+    Returns ``{"probs": (28, 28) float, "iou": IoU of probs >= 0.5 with the target (nan without)}``.
+    """
+    features = as_tensor(features, "features", ndim=4)
+    weights = as_tensor(weights, "weights", ndim=2)
+    if weights.shape[1] != features.shape[1] + 1:
+        raise ValueError(f"weights: expected shape (K, {features.shape[1] + 1}), got {tuple(weights.shape)}")
+    index = check_int(index, "index", min_value=0, max_value=features.shape[0] - 1)
+    source = check_int(source, "source", min_value=0, max_value=weights.shape[0] - 1)
+    w = weights[source]
+    probs = (torch.einsum("chw,c->hw", features[index], w[:-1]) + w[-1]).sigmoid()
+    iou = float("nan")
+    if target is not None:
+        m, t = probs >= 0.5, target[index] >= 0.5
+        union = (m | t).sum()
+        iou = float((m & t).sum() / union) if union else float("nan")
+    return {"probs": probs, "iou": iou}
