@@ -17,6 +17,7 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VO
                    VOCSegmentation, coco_annotations, colorize, generate_dataset, image_tensor, image_uint8, load_scenes,
                    load_split, load_scene_instances, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
                    slide_heat_map_rows, verify_manifest, write_label_png)
+from .data import (SHAPE_CLASSES, SHAPE_GROUPS, SHAPES_A, SHAPES_B, SHAPE_RELATIVES, NUM_SHAPE_CLASSES, render_shapes_scene, shape_class_ids, shape_gallery)  # noqa: E402
 from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter,
                   CHECKERBOARD_METHODS, checkerboard_stack, checkerboard_strength, radial_profile, transposed_grid, crop_offset, fcn_crop_offsets, IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
@@ -39,15 +40,18 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
                      GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs, LargeKernelNet,
                      large_kernel_head, score_erf, kernel_footprints, expected_energy,
                      FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, mask_targets, sample_rois, train_fcis)
+from .models import (LSE_HEADS, LSE_SOURCES, LSE_TRAIN_SEED, LSE_VAL_SEED, WeightTransfer, TransferMaskPredictor, detection_weights, partial_mask_loss, LSERoIHeads, build_lse_mask_rcnn, lse_batch, lse_val_set, train_lse, detect_lse, evaluate_lse, swapped_transfer, probe_mappings, transfer_mask_frame, roi_mask_features, head_masks_on_gt_boxes)  # noqa: E402
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import (CHECKPOINTS, checkpoint_metric, checkpoint_path, load_checkpoint, save_checkpoint,  # noqa: E402
                           scheme_study_results, scheme_val_set, size_scores, large_kernel_study_results)
+from .checkpoints import LSE_ITERATIONS, LSE_VAL_SCENES, lse_study_results  # noqa: E402
 from .draw import (draw_fcis_head, draw_ps_tiles, draw_roi_grid, draw_score_map, grid_segments, tile_mosaic,  # noqa: E402
                    draw_fcn_architecture, fcn_tensor_sizes, draw_crf_kernel, draw_crf_steps, draw_free_energy, draw_sampling_footprint, draw_valid_taps, draw_aspp_taps, draw_aspp_footprint, draw_context_schemes, draw_gcn_impulse, draw_kernel_footprints, draw_gcn_pipeline, footprint_overlay, draw_pooled, draw_roi_align_samples, draw_roi_bins, CLASS_ERROR_COLORS, class_error_map, draw_class_errors, ERROR_COLORS, draw_confusion, draw_error_map, draw_image, draw_instances, draw_labels,  # noqa: E402
                    draw_overlay, error_map, legend_patches, overlay)
+from .draw import draw_shape_family, draw_mask_prob, draw_head_masks  # noqa: E402
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
                       receptive_field_explorer, footprint_explorer, aspp_explorer, crf_explorer, roi_explorer, fcis_explorer,
-                      kernel_explorer)
+                      kernel_explorer, transfer_explorer)
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "coco_annotations", "colorize", "generate_dataset", "image_tensor", "image_uint8", "load_scenes", "load_scene_instances", "load_split", "photo",
     "prepare_photo", "read_label_png", "render_scene", "render_scenes", "slide_heat_map", "slide_heat_map_rows",
     "verify_manifest", "write_label_png",
+    "SHAPE_CLASSES", "SHAPE_GROUPS", "SHAPES_A", "SHAPES_B", "SHAPE_RELATIVES", "NUM_SHAPE_CLASSES", "render_shapes_scene", "shape_class_ids", "shape_gallery",
     # ops
     "DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
     "CHECKERBOARD_METHODS", "checkerboard_stack", "checkerboard_strength", "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets", "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
@@ -81,13 +86,16 @@ __all__ = [
     "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
     "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
     "train_fcis", "fit", "predict", "predict_proba", "train_segmentation",
+    "LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor", "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch", "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings", "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes",
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "large_kernel_study_results", "scheme_val_set", "size_scores",
+    "LSE_ITERATIONS", "LSE_VAL_SCENES", "lse_study_results",
     # pictures and widgets
     "draw_fcis_head", "draw_ps_tiles", "draw_roi_grid", "draw_score_map", "grid_segments", "tile_mosaic",
     "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_aspp_footprint", "draw_context_schemes", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
     "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer",
+    "draw_shape_family", "draw_mask_prob", "draw_head_masks", "transfer_explorer",
     # exercises
     "check", "solution",
 ]

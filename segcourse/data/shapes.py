@@ -21,7 +21,7 @@ from .._validate import check_int
 from .scenes import Scene, _counts, _inside_polygon, _render, _subsample_grid
 
 __all__ = ["SHAPE_CLASSES", "SHAPE_GROUPS", "SHAPES_A", "SHAPES_B", "SHAPE_RELATIVES", "NUM_SHAPE_CLASSES",
-           "render_shapes_scene", "shape_class_ids"]
+           "render_shapes_scene", "shape_class_ids", "shape_gallery"]
 
 #: Class names of the family; the index is the class id (0 = background).
 SHAPE_CLASSES = ("background",
@@ -162,3 +162,27 @@ def render_shapes_scene(seed: int, size: int = 128) -> Scene:
     size = check_int(size, "size", min_value=32, max_value=1024)
     return _render(np.random.default_rng([seed, SHAPES_STREAM]), seed, size, NUM_SHAPE_CLASSES,
                    _shape_params, _shape_coverage, SHAPE_CLASSES)
+
+
+def shape_gallery(tile: int = 48, columns: int = 6, angle: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Every class of the family drawn once, at its mid proportion, in a grid of ``tile``-px tiles.
+
+    Returns (coverage (rows * tile, columns * tile) float in [0, 1], ids (rows, columns) int64 class
+    ids, 0 where a tile is empty)."""
+    tile = check_int(tile, "tile", min_value=16, max_value=256)
+    columns = check_int(columns, "columns", min_value=1, max_value=24)
+    n = NUM_SHAPE_CLASSES - 1
+    rows = -(-n // columns)
+    out = np.zeros((rows * tile, columns * tile))
+    ids = np.zeros((rows, columns), dtype=np.int64)
+    mid = {"star4": 0.42, "star5": 0.45, "star6": 0.49, "star7": 0.53, "star8": 0.57, "plus": 0.26, "T": 0.26,
+           "L": 0.28, "H": 0.23, "ring": 0.55, "crescent": 0.55, "ellipse": 0.5, "bar": 0.32, "frame": 0.6,
+           "arrow": 0.16, "double_arrow": 0.16, "chevron": 0.5}
+    for c in range(1, n + 1):
+        r, q = divmod(c - 1, columns)
+        name = SHAPE_CLASSES[c]
+        ang = 0.0 if name in ("disc", "ring") else angle
+        _, _, cov = _shape_coverage(c, tile / 2, tile / 2, 0.42 * tile, ang, mid.get(name, 0.0), tile)
+        out[r * tile:(r + 1) * tile, q * tile:(q + 1) * tile] = cov / 16.0
+        ids[r, q] = c
+    return out, ids

@@ -37,7 +37,7 @@ from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, detection_scores, trai
 __all__ = ["LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
            "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
            "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings",
-           "transfer_mask_frame", "roi_mask_features"]
+           "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes"]
 
 LSE_HEADS = ("agnostic", "transfer", "oracle")
 LSE_SOURCES = ("cls", "box", "cls+box")
@@ -396,3 +396,60 @@ def transfer_mask_frame(features: torch.Tensor, weights: torch.Tensor, index: in
         union = (m | t).sum()
         iou = float((m & t).sum() / union) if union else float("nan")
     return {"probs": probs, "iou": iou}
+
+
+@torch.no_grad()
+def head_masks_on_gt_boxes(model, images: torch.Tensor, targets: list, classes=SHAPES_B, per_class: int = 2,
+                           crop: int = 56) -> dict:
+    """The mask heads on ground-truth boxes: the first ``per_class`` instances of each class of
+    ``classes`` (names) in ``images`` / ``targets`` (as :func:`lse_val_set`).
+
+    Returns ``{"labels" (R,), "image_index" (R,), "boxes" (R, 4), "crops" (R, 3, crop, crop),
+    "gt" (R, 28, 28) target masks, "probs": {head: (R, 28, 28) own-class probabilities},
+    "features" (R, C, 28, 28) the transfer head's features, "weights" (K, C + 1) T's output}``."""
+    from torchvision.models.detection.roi_heads import project_masks_on_boxes
+    from torchvision.ops import roi_align
+
+    images = as_tensor(images, "images", ndim=4)
+    want = shape_class_ids(classes)
+    per_class = check_int(per_class, "per_class", min_value=1)
+    picked = {c: [] for c in want}
+    for i, t in enumerate(targets):
+        for j, c in enumerate(t["labels"].tolist()):
+            if c in picked and len(picked[c]) < per_class:
+                picked[c].append((i, j))
+    items = [(c, i, j) for c in want for i, j in picked[c]]
+    if not items:
+        raise ValueError("targets: no instance of the requested classes")
+    model.eval()
+    rh = model.roi_heads
+    il, _ = model.transform(list(images))
+    feats = model.backbone(il.tensors)
+    boxes = [torch.zeros(0, 4) for _ in range(len(images))]
+    order = []
+    for c, i, j in items:
+        boxes[i] = torch.cat([boxes[i], targets[i]["boxes"][j:j + 1]])
+        order.append((i, j, c))
+    # the pooler returns RoIs image by image: put the items in that order
+    order.sort(key=lambda x: x[0])
+    pooled = rh.mask_roi_pool(feats, boxes, il.image_sizes)
+    labels = torch.tensor([c for _, _, c in order])
+    probs = {}
+    for h in rh.heads:
+        z = rh.mask_logits(h, pooled)
+        probs[h] = z[torch.arange(len(labels)), labels if z.shape[1] > 1 else torch.zeros_like(labels)].sigmoid()
+    box_t = torch.stack([targets[i]["boxes"][j] for i, j, _ in order])
+    gt = torch.cat([project_masks_on_boxes(targets[i]["masks"], targets[i]["boxes"][j:j + 1],
+                                           torch.zeros(1, dtype=torch.int64), 28) for i, j, _ in order])
+    idx = torch.tensor([i for i, _, _ in order], dtype=torch.float32)
+    crops = roi_align(images, torch.cat([idx[:, None], box_t], 1), crop, 1.0, 2, aligned=True).clamp(0, 1)
+    out = {"labels": labels, "image_index": idx.long(), "boxes": box_t, "crops": crops, "gt": gt, "probs": probs}
+    if "transfer" in rh.heads:
+        pred = rh.mask_predictors["transfer"]
+        out["features"] = pred.features(rh.mask_heads["transfer"](pooled))
+    # back to the order of ``classes`` (the pooler wanted the RoIs image by image)
+    perm = torch.tensor(sorted(range(len(order)), key=lambda k: (want.index(order[k][2]), order[k][0])))
+    out = {k: ({h: p[perm] for h, p in v.items()} if isinstance(v, dict) else v[perm]) for k, v in out.items()}
+    if "transfer" in rh.heads:
+        out["weights"] = pred.mask_weights(detection_weights(rh.box.box_predictor, rh.source))
+    return out

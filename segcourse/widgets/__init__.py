@@ -9,6 +9,7 @@ from .receptive_field import receptive_field_explorer
 from .roi import roi_explorer
 from .upsampling import interpolation_explorer
 from .large_kernel import kernel_explorer
+from .lse import transfer_explorer
 
 __all__ = ["FigureWidget", "connect", "new_figure", "iou_explorer", "receptive_field_explorer",
-           "interpolation_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer"]
+           "interpolation_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer", "transfer_explorer"]
