@@ -182,7 +182,7 @@ def shape_gallery(tile: int = 48, columns: int = 6, angle: float = 0.3) -> tuple
         r, q = divmod(c - 1, columns)
         name = SHAPE_CLASSES[c]
         ang = 0.0 if name in ("disc", "ring") else angle
-        _, _, cov = _shape_coverage(c, tile / 2, tile / 2, 0.42 * tile, ang, mid.get(name, 0.0), tile)
-        out[r * tile:(r + 1) * tile, q * tile:(q + 1) * tile] = cov / 16.0
+        sy, sx, cov = _shape_coverage(c, tile / 2, tile / 2, 0.42 * tile, ang, mid.get(name, 0.0), tile)
+        out[r * tile + sy.start:r * tile + sy.stop, q * tile + sx.start:q * tile + sx.stop] = cov / 16.0
         ids[r, q] = c
     return out, ids

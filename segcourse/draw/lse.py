@@ -6,7 +6,7 @@ import numpy as np
 
 from .base import finish, get_axes, to_rgb
 
-__all__ = ["A_COLOR", "B_COLOR", "draw_shape_family", "draw_mask_prob", "draw_head_masks"]
+__all__ = ["A_COLOR", "B_COLOR", "draw_shape_family", "draw_mask_prob", "draw_head_masks", "draw_lse_diagram"]
 
 A_COLOR = "#1f77b4"   # classes with masks
 B_COLOR = "#d95f02"   # held-out classes (boxes only)
@@ -70,3 +70,47 @@ def draw_head_masks(crops, gt, masks: dict, row_titles, axes=None, col_titles=Tr
             for ax, t in zip(row, ["RoI", "ground truth", *heads]):
                 ax.set_title(t, fontsize=9)
     return axes
+
+
+def draw_lse_diagram(ax=None, title: str | None = None):
+    """The model of lesson 12: one detector, three mask heads, and the weight transfer
+    w_seg = T(w_det) with its stop-gradient. Returns the list of box texts."""
+    from matplotlib.patches import FancyArrowPatch
+
+    ax, own = get_axes(ax, figsize=(11, 4.4))
+    boxes = {   # name: (x centre, y centre, text)
+        "img": (0.05, 0.55, "image\n3×128×128"),
+        "bb": (0.19, 0.55, "backbone\n+ FPN (64 ch)"),
+        "rpn": (0.36, 0.92, "RPN: proposals"),
+        "boxroi": (0.36, 0.55, "RoIAlign 7×7\n2 FC of 256"),
+        "det": (0.57, 0.55, "box predictor, 24 classes\nw_det^c = cls (256) + box (4×256)"),
+        "T": (0.85, 0.55, "T: MLP 1280→128→33\nw_seg^c = T(w_det^c)"),
+        "maskroi": (0.36, 0.12, "RoIAlign 14×14\nmask RoIs"),
+        "agn": (0.57, 0.25, "agnostic: 4 conv → 1 mask\nmask loss on A only"),
+        "tr": (0.85, 0.12, "transfer: 4 conv → 1×1 conv\nweights T(w_det^c), loss on A"),
+        "or": (0.57, -0.02, "oracle: 4 conv → 24 masks\nloss on all; input detached"),
+    }
+    texts = {}
+    for k, (x, y, t) in boxes.items():
+        colour = {"T": "#fde0c5", "tr": "#fde0c5", "agn": "#dbe9f6", "or": "#e5e5e5"}.get(k, "#f4f4f4")
+        texts[k] = ax.text(x, y, t, ha="center", va="center", fontsize=8,
+                           bbox=dict(boxstyle="round,pad=0.4", fc=colour, ec="0.4"))
+
+    def arrow(a, b, ls="-", colour="0.2"):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, lw=1.1, ls=ls, color=colour))
+
+    arrow((0.09, 0.55), (0.145, 0.55))
+    arrow((0.235, 0.6), (0.31, 0.9))
+    arrow((0.235, 0.55), (0.31, 0.55))
+    arrow((0.235, 0.5), (0.31, 0.15))
+    arrow((0.41, 0.55), (0.465, 0.55))
+    arrow((0.675, 0.55), (0.765, 0.55), ls="--", colour=B_COLOR)
+    ax.text(0.72, 0.6, "stop-gradient", fontsize=7, color=B_COLOR, ha="center")
+    arrow((0.41, 0.14), (0.47, 0.24))
+    arrow((0.41, 0.12), (0.75, 0.12))
+    arrow((0.41, 0.10), (0.47, 0.0), ls=":")
+    arrow((0.85, 0.47), (0.85, 0.2), colour=B_COLOR)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.12, 1.0)
+    finish(ax, title, own)
+    return list(texts.values())

@@ -37,7 +37,7 @@ from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, detection_scores, trai
 __all__ = ["LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
            "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
            "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings",
-           "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes"]
+           "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes", "gt_box_mask_iou"]
 
 LSE_HEADS = ("agnostic", "transfer", "oracle")
 LSE_SOURCES = ("cls", "box", "cls+box")
@@ -452,4 +452,52 @@ def head_masks_on_gt_boxes(model, images: torch.Tensor, targets: list, classes=S
     out = {k: ({h: p[perm] for h, p in v.items()} if isinstance(v, dict) else v[perm]) for k, v in out.items()}
     if "transfer" in rh.heads:
         out["weights"] = pred.mask_weights(detection_weights(rh.box.box_predictor, rh.source))
+    return out
+
+
+@torch.no_grad()
+def gt_box_mask_iou(model, images: torch.Tensor, targets: list, probes=("relative", "unrelated", "mean_A"),
+                    batch_size: int = 50) -> dict:
+    """The mask heads alone: every object's ground-truth box as its RoI, the 28 x 28 mask of its
+    own class (threshold 0.5) against the projected ground truth. No detection, so no
+    classification or box error: only what each mask head draws.
+
+    Returns ``{head: {"A", "B" (mean IoU over the objects of A / B), "per_class": {name: IoU}},
+    "probe": {kind: {"B", "per_class"}}}`` (probe: the transfer head with B's weights swapped as
+    :func:`probe_mappings`; needs a transfer head)."""
+    rows = {"labels": [], "gt": [], "probs": {h: [] for h in model.roi_heads.heads}, "probe": {k: [] for k in probes}}
+    names = list(SHAPE_CLASSES[1:])
+    for b in range(0, len(images), batch_size):
+        d = head_masks_on_gt_boxes(model, images[b:b + batch_size], targets[b:b + batch_size], names, 10**6)
+        rows["labels"].append(d["labels"])
+        rows["gt"].append(d["gt"] >= 0.5)
+        for h in model.roi_heads.heads:
+            rows["probs"][h].append(d["probs"][h])
+        for kind in probes:
+            with swapped_transfer(model, probe_mappings(kind)) as w:
+                f, lab = d["features"], d["labels"]
+                z = torch.einsum("rchw,rc->rhw", f, w[lab, :-1]) + w[lab, -1][:, None, None]
+            rows["probe"][kind].append(z.sigmoid())
+    lab = torch.cat(rows["labels"])
+    gt = torch.cat(rows["gt"])
+    in_b = torch.isin(lab, torch.tensor(shape_class_ids(SHAPES_B)))
+
+    def ious(probs):
+        m = probs >= 0.5
+        inter, union = (m & gt).sum((1, 2)).float(), (m | gt).sum((1, 2)).float()
+        return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter))
+
+    def per_class(iou):
+        return {SHAPE_CLASSES[c]: float(iou[lab == c].mean()) for c in lab.unique().tolist()}
+
+    out = {}
+    for h in model.roi_heads.heads:
+        iou = ious(torch.cat(rows["probs"][h]))
+        out[h] = {"A": float(iou[~in_b].mean()), "B": float(iou[in_b].mean()), "per_class": per_class(iou)}
+    out["probe"] = {}
+    for kind in probes:
+        iou = ious(torch.cat(rows["probe"][kind]))
+        out["probe"][kind] = {"B": float(iou[in_b].mean()),
+                              "per_class": {k: v for k, v in per_class(iou).items() if k in SHAPES_B}}
+    out["objects"] = {"A": int((~in_b).sum()), "B": int(in_b.sum())}
     return out

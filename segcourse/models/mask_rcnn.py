@@ -113,8 +113,12 @@ def build_mask_rcnn(num_classes: int = NUM_CLASSES, op: str = "align", impl: str
             rpn_post_nms_top_n_train=cfg["rpn_post_nms"][0], rpn_post_nms_top_n_test=cfg["rpn_post_nms"][1],
             box_roi_pool=roi_extractor(cfg["box_roi"], "align", "torchvision", levels),
             mask_roi_pool=roi_extractor(cfg["mask_roi"], "align", "torchvision", levels),
-            box_batch_size_per_image=cfg["box_batch_per_image"], box_detections_per_img=cfg["detections_per_image"],
-            representation_size=cfg["box_fc"])
+            box_batch_size_per_image=cfg["box_batch_per_image"], box_detections_per_img=cfg["detections_per_image"])
+        # (lead's fix, 09:23) MaskRCNN silently ignores representation_size: the box head was 3136 -> 1024 -> 1024
+        # (4.3 M parameters). Build the 2 FC of 256 the config says (model 1.55 M parameters).
+        from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+        model.roi_heads.box_head = TwoMLPHead(cfg["fpn_channels"] * cfg["box_roi"] ** 2, cfg["box_fc"])
+        model.roi_heads.box_predictor = FastRCNNPredictor(cfg["box_fc"], num_classes)
         from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
         model.roi_heads.mask_head = MaskRCNNHeads(cfg["fpn_channels"], list(cfg["mask_convs"]), 1)
         model.roi_heads.mask_predictor = MaskRCNNPredictor(cfg["mask_convs"][-1], cfg["mask_convs"][-1], num_classes)

@@ -7,7 +7,8 @@ three mask heads) and trains it with the checkpoint recipe (``train_lse``: scene
 It is scored on ``LSE_VAL_SCENES`` validation scenes (dataset seed ``LSE_VAL_SEED``, never trained
 on): mask AP of each head over all classes, A and B (mean per-class AP), box AP, and the probe (the
 B classes' transferred mask weights replaced by their A relative's, by an unrelated A class's, by
-the mean of A's). ``curve``: B mask AP of each head on the first 100 val scenes during training.
+the mean of A's), and the same heads and probe on ground-truth boxes (``gt_box_iou``: mask IoU, no
+detection errors). ``curve``: B mask AP and IoU of each head on the first 100 val scenes during training.
 One torch thread per process (run two side by side on 2 cores).
 
     python -m segcourse.tooling.lse_study --runs lse:0 --out /tmp/a.jsonl --write-checkpoints
@@ -31,7 +32,8 @@ from .._paths import data_dir
 from ..checkpoints import (CHECKPOINTS, LSE_ITERATIONS, LSE_STUDY_RESULTS, LSE_VAL_SCENES, _train_lse_recipe,
                            checkpoint_path, load_checkpoint, record_checksum, save_checkpoint)
 from ..data.shapes import SHAPE_CLASSES, SHAPES_B
-from ..models.lse import build_lse_mask_rcnn, detect_lse, evaluate_lse, lse_val_set, probe_mappings, swapped_transfer
+from ..models.lse import (build_lse_mask_rcnn, detect_lse, evaluate_lse, gt_box_mask_iou, lse_val_set, probe_mappings,
+                          swapped_transfer)
 
 #: The study's nets: name -> build_lse_mask_rcnn keyword arguments.
 LSE_STUDY_NETS = {"lse": {}, "lse_linear": {"transfer": "linear"}, "lse_cls": {"source": "cls"},
@@ -53,7 +55,8 @@ def score(model, images, targets) -> dict:
     dets = detect_lse(model, images)
     ev = evaluate_lse(model, images, targets, detections=dets)
     box = ev.pop("box")
-    return {"heads": ev, "box": box, "probe": probe(model, images, targets)}
+    return {"heads": ev, "box": box, "probe": probe(model, images, targets),
+            "gt_box_iou": gt_box_mask_iou(model, images, targets)}
 
 
 def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, curve=(1000, 2000),
@@ -63,10 +66,13 @@ def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, c
     small = lse_val_set(min(100, val_scenes))
     points = []
 
+    def point(m, it, seconds):
+        ev, iou = evaluate_lse(m, *small), gt_box_mask_iou(m, *small, probes=())
+        return {"iteration": it, "seconds": round(seconds, 1), **{h: ev[h]["AP_B"] for h in m.roi_heads.heads},
+                "box_B": ev["box"]["AP_B"], **{f"iou_B_{h}": iou[h]["B"] for h in m.roi_heads.heads}}
+
     def on_checkpoint(m, it, seconds):
-        ev = evaluate_lse(m, *small)
-        points.append({"iteration": it, "seconds": round(seconds, 1),
-                       **{h: ev[h]["AP_B"] for h in m.roi_heads.heads}, "box_B": ev["box"]["AP_B"]})
+        points.append(point(m, it, seconds))
         print(f"  {name}:{seed} it {it}: " + " ".join(f"{k} {v:.3f}" for k, v in points[-1].items()
                                                        if isinstance(v, float)), flush=True)
 
@@ -77,9 +83,7 @@ def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, c
     images, targets = lse_val_set(val_scenes)
     rec = {"net": name, "seed": seed, **LSE_STUDY_NETS[name], **meta, "val_scenes": val_scenes,
            "seconds_per_iteration": meta["seconds"] / meta["iterations"], **score(model, images, targets)}
-    ev_small = evaluate_lse(model, *small)
-    points.append({"iteration": iterations, "seconds": meta["seconds"],
-                   **{h: ev_small[h]["AP_B"] for h in model.roi_heads.heads}, "box_B": ev_small["box"]["AP_B"]})
+    points.append(point(model, iterations, meta["seconds"]))
     rec["curve"] = points
     rec["eval_seconds"] = round(time.perf_counter() - t, 1)
     if write_checkpoint and seed == 0 and name in CHECKPOINTS and iterations == LSE_ITERATIONS:
