@@ -280,3 +280,48 @@ def test_transfer_mask_frame_matches_the_model(model):
         L.transfer_mask_frame(feats, w[:, :5], 0, 3)
     with pytest.raises(ValueError, match="index"):
         L.transfer_mask_frame(feats, w, 999, 3)
+
+
+# -- the widget --------------------------------------------------------------------------------------
+
+def test_transfer_explorer_updates_artists_in_place(model):
+    images, targets = L.lse_val_set(40)
+    w = sc.transfer_explorer(model, images, targets, per_class=2)
+    source, roi = w.controls
+    assert type(source).__name__ == "IntSlider" and source.value == int(w.data["labels"][0])
+    ax_crop, ax_gt, ax_own, ax_swap = w.figure.axes
+    arts = [ax.images[0] for ax in w.figure.axes]
+    own0 = np.asarray(ax_own.images[0].get_array()).copy()
+    swap0 = np.asarray(ax_swap.images[0].get_array()).copy()
+    assert np.allclose(own0, swap0)                      # starts at the object's own class
+    text0 = w.readout.value
+    source.value = source.value % 24 + 1
+    assert [ax.images[0] for ax in w.figure.axes] == arts and all(len(ax.images) == 1 for ax in w.figure.axes)
+    ref = L.transfer_mask_frame(w.data["features"], w.data["weights"], 0, source.value)["probs"].numpy()
+    assert np.allclose(np.asarray(ax_swap.images[0].get_array()), ref, atol=1e-6)
+    assert np.allclose(np.asarray(ax_own.images[0].get_array()), own0)
+    assert w.readout.value != text0 and w.state["source"] == source.value
+    roi.value = 2
+    assert source.value == int(w.data["labels"][2]) and w.state["roi"] == 2
+    assert not w.errors.outputs
+    assert w._repr_mimebundle_()["text/plain"].startswith("<transfer_explorer:")
+
+
+# -- the exercises -----------------------------------------------------------------------------------
+
+def test_lesson12_exercises_accept_solutions_and_explain_mistakes():
+    from segcourse.exercises import lesson12 as E
+    for key, mistakes in (("12.transfer", E._TRANSFER_MISTAKES), ("12.partial_loss", E._PARTIAL_MISTAKES)):
+        ex = sc.exercises.EXERCISES[key]
+        assert sc.check(key, ex.solution())
+        for name, (wrong, text) in mistakes.items():
+            r = sc.check(key, wrong)
+            assert not r and text in repr(r), (key, name, repr(r))
+
+        def todo(*a):
+            raise NotImplementedError
+        assert "NotImplementedError" in repr(sc.check(key, todo))
+    # the expected values never appear in the feedback
+    case = E.transfer_cases()[0]
+    r = repr(sc.check("12.transfer", lambda *a: torch.zeros(1, 2)))
+    assert all(f"{v:.3f}" not in r for v in case.expected.flatten().tolist())

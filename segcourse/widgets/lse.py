@@ -9,6 +9,7 @@ default frame with :mod:`segcourse.draw.lse` and wires the controls with :func:`
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .._validate import check_int
 from ..data.shapes import SHAPE_CLASSES, SHAPES_A, SHAPES_B
@@ -43,9 +44,15 @@ def transfer_explorer(model, images, targets, per_class: int = 2, roi: int = 0, 
         names.append(f"{SHAPE_CLASSES[c]} #{counts[c]}")
 
     def compute(source, roi):
-        return {"roi": roi, "source": source,
-                "own": transfer_mask_frame(feats, weights, roi, int(labels[roi]), gt),
-                "swap": transfer_mask_frame(feats, weights, roi, source, gt)}
+        # a frame is ~50 k multiply-adds: a second thread would only add its wake-up time
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return {"roi": roi, "source": source,
+                    "own": transfer_mask_frame(feats, weights, roi, int(labels[roi]), gt),
+                    "swap": transfer_mask_frame(feats, weights, roi, source, gt)}
+        finally:
+            torch.set_num_threads(threads)
 
     st = compute(source, roi)
     fig, axes = new_figure((7.2, 2.2), ncols=4)
