@@ -19,4 +19,4 @@ __all__ = ["feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov",
            "pad_for_heat_map", "sliding_window", "train_heat_map_classifier", "TinyFCN", "HEATMAP_WIDTHS",
            "VGG16_LAYOUT", "VGG16_WIDTHS", "VGG_WIDTHS", "VGGBackbone", "convolutionalize", "fc_as_conv",
            "slim_vgg16_features", "vgg16_layer_names",
-           "LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor", "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch", "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings", "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes", "gt_box_mask_iou", "gt_box_mask_iou"]
+           "LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor", "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch", "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings", "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes", "gt_box_mask_iou"]
