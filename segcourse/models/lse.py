@@ -223,7 +223,7 @@ class LSERoIHeads(nn.Module):
 def build_lse_mask_rcnn(heads=LSE_HEADS, source: str = "cls+box", transfer: str = "mlp", hidden: int = 128,
                         mask_classes=SHAPES_A, detach=("oracle",), seed: int = 0, op: str = "align"):
     """The course's Mask R-CNN (:func:`~segcourse.models.mask_rcnn.build_mask_rcnn`) for the 24
-    shape classes, its box head two FC layers of 256 (``MASK_RCNN_CONFIG["box_fc"]``), with :class:`LSERoIHeads`: the mask heads ``heads`` (of :data:`LSE_HEADS`), masks
+    shape classes, with :class:`LSERoIHeads`: the mask heads ``heads`` (of :data:`LSE_HEADS`), masks
     of ``mask_classes`` (names, default :data:`SHAPES_A`) for the partial heads, transfer input
     ``source`` and ``transfer`` "mlp"/"linear". Weights from ``seed``; train mode."""
     seed = check_int(seed, "seed", min_value=0)
@@ -233,12 +233,6 @@ def build_lse_mask_rcnn(heads=LSE_HEADS, source: str = "cls+box", transfer: str 
     pool = model.roi_heads.mask_roi_pool
     with torch.random.fork_rng():
         torch.manual_seed(seed + 1)
-        # the box head as MASK_RCNN_CONFIG says (two FC of 256): torchvision's MaskRCNN ignores its
-        # representation_size argument and builds FC layers of 1024
-        from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-        cfg = MASK_RCNN_CONFIG
-        model.roi_heads.box_head = TwoMLPHead(cfg["fpn_channels"] * cfg["box_roi"] ** 2, cfg["box_fc"])
-        model.roi_heads.box_predictor = FastRCNNPredictor(cfg["box_fc"], NUM_SHAPE_CLASSES)
         model.roi_heads = LSERoIHeads(model.roi_heads, pool, NUM_SHAPE_CLASSES, heads, has, source, transfer,
                                       hidden, detach)
     return model
