@@ -246,6 +246,29 @@ sc.draw_head_masks(shown["crops"], shown["gt"], shown["probs"],
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
+# And on whole scenes: the model's own detections (score ≥ 0.5), each drawn with the mask of the head
+# of its column. The boxes and labels are the same in the three columns; only the masks differ.
+
+# %% slideshow={"slide_type": "subslide"}
+b_ids = torch.tensor(sc.shape_class_ids(sc.SHAPES_B))
+scenes = [i for i, t in enumerate(val_targets) if torch.isin(t["labels"], b_ids).sum() >= 2][:2]
+dets = sc.detect_lse(model, val_images[scenes])
+fig, axes = plt.subplots(len(scenes), 4, figsize=(11, 2.9 * len(scenes)), layout="constrained", squeeze=False)
+for row, i, d in zip(axes, scenes, dets):
+    t = val_targets[i]
+    gt_inst = (t["masks"].long() * torch.arange(1, len(t["labels"]) + 1)[:, None, None]).amax(0)
+    sc.draw_instances(val_images[i], gt_inst, t["labels"], t["boxes"], class_names=sc.SHAPE_CLASSES, ax=row[0],
+                      title=f"scene {i}: ground truth")
+    keep = torch.where(d["scores"] >= 0.5)[0].flip(0)          # paint the most confident last
+    for ax, h in zip(row[1:], sc.LSE_HEADS):
+        inst = torch.zeros(128, 128, dtype=torch.long)
+        for k, j in enumerate(keep.tolist()):
+            inst[d[f"masks_{h}"][j]] = k + 1
+        sc.draw_instances(val_images[i], inst, d["labels"][keep], d["boxes"][keep], class_names=sc.SHAPE_CLASSES,
+                          ax=ax, title=f"{h} head")
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The same measured over every object of 100 validation scenes: each head draws the mask of the
 # object's own class in its ground-truth box (no detection, so no misclassified or misplaced box),
 # and we take the IoU with the ground truth at 28×28.

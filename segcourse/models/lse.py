@@ -434,7 +434,7 @@ def head_masks_on_gt_boxes(model, images: torch.Tensor, targets: list, classes=S
         probs[h] = z[torch.arange(len(labels)), labels if z.shape[1] > 1 else torch.zeros_like(labels)].sigmoid()
     box_t = torch.stack([targets[i]["boxes"][j] for i, j, _ in order])
     gt = torch.cat([project_masks_on_boxes(targets[i]["masks"], targets[i]["boxes"][j:j + 1],
-                                           torch.zeros(1, dtype=torch.int64), 28) for i, j, _ in order])
+                                           torch.tensor([j]), 28) for i, j, _ in order])
     idx = torch.tensor([i for i, _, _ in order], dtype=torch.float32)
     crops = roi_align(images, torch.cat([idx[:, None], box_t], 1), crop, 1.0, 2, aligned=True).clamp(0, 1)
     out = {"labels": labels, "image_index": idx.long(), "boxes": box_t, "crops": crops, "gt": gt, "probs": probs}
