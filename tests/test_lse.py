@@ -339,6 +339,6 @@ def test_head_masks_on_gt_boxes_targets_are_each_objects_own_mask(model):
         crop = t["masks"][j, y1:y2, x1:x2].float()[None, None]
         ref = torch.nn.functional.interpolate(crop, size=(28, 28), mode="bilinear", align_corners=False)[0, 0]
         agree.append(float(((d["gt"][k] >= 0.5) == (ref >= 0.5)).float().mean()))
-        assert abs(float(d["gt"][k].mean() - ref.mean())) < 0.06      # the same object's area
+        assert abs(float(d["gt"][k].mean() - ref.mean())) < 0.1       # the same object's area
     # torchvision's targets sample with aligned=False (half a pixel off): close, not equal, on tiny objects
     assert min(agree) > 0.75 and sum(agree) / len(agree) > 0.9
