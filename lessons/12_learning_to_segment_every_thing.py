@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 32.2
+#     seconds: 31.2
 #     terms: "\u8FC1\u79FB\u5B66\u4E60 transfer learning, \u5B66\u4E60\u4E00\u4E2A\u6620\
 #       \u5C04 learn a mapping, \u68C0\u6D4B\u6743\u91CD detection weights, \u63A9\u7801\
 #       \u6743\u91CD mask weights, \u90E8\u5206\u76D1\u7763 partial supervision"
@@ -208,7 +208,7 @@ for name in ("loss_mask_agnostic", "loss_mask_transfer", "loss_mask_oracle", "lo
                              retain_graph=True, allow_unused=True)
     print(f"{name:19s} = {float(losses[name]):.3f}; reaches w_cls: {gs[0] is not None}, "
           f"w_box: {gs[1] is not None}, backbone: {gs[2] is not None}")
-model0.eval();
+_ = model0.eval()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > The autograd table is the whole design in four lines: no mask loss reaches the detection weights
