@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 31.2
+#     seconds: 32.0
 #     terms: "\u8FC1\u79FB\u5B66\u4E60 transfer learning, \u5B66\u4E60\u4E00\u4E2A\u6620\
 #       \u5C04 learn a mapping, \u68C0\u6D4B\u6743\u91CD detection weights, \u63A9\u7801\
 #       \u6743\u91CD mask weights, \u90E8\u5206\u76D1\u7763 partial supervision"
@@ -192,7 +192,7 @@ targets28 = project_masks_on_boxes(gt_masks[0], props[0], matched[0], 28)
 labels = gt_labels[0][matched[0]]
 every = sc.partial_mask_loss(logits, labels, targets28, torch.tensor([False, True, True]))
 tv_loss = maskrcnn_loss(logits, props, gt_masks, gt_labels, matched)
-print(f"all classes with masks: ours {float(every):.6f}, torchvision {float(tv_loss):.6f}")
+print(f"all classes with masks: ours {every.item():.6f}, torchvision {tv_loss.item():.6f}")
 only_1 = sc.partial_mask_loss(logits, labels, targets28, torch.tensor([False, True, False]))   # class 2 held out
 (grad,) = torch.autograd.grad(only_1, logits)
 print("gradient per RoI (labels", labels.tolist(), "):", [f"{float(v):.2e}" for v in grad.abs().sum((1, 2, 3))])
@@ -206,7 +206,7 @@ backbone_w = next(model0.backbone.parameters())
 for name in ("loss_mask_agnostic", "loss_mask_transfer", "loss_mask_oracle", "loss_classifier"):
     gs = torch.autograd.grad(losses[name], [bp.cls_score.weight, bp.bbox_pred.weight, backbone_w],
                              retain_graph=True, allow_unused=True)
-    print(f"{name:19s} = {float(losses[name]):.3f}; reaches w_cls: {gs[0] is not None}, "
+    print(f"{name:19s} = {losses[name].item():.3f}; reaches w_cls: {gs[0] is not None}, "
           f"w_box: {gs[1] is not None}, backbone: {gs[2] is not None}")
 _ = model0.eval()
 
