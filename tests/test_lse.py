@@ -342,3 +342,26 @@ def test_head_masks_on_gt_boxes_targets_are_each_objects_own_mask(model):
         assert abs(float(d["gt"][k].mean() - ref.mean())) < 0.1       # the same object's area
     # torchvision's targets sample with aligned=False (half a pixel off): close, not equal, on tiny objects
     assert min(agree) > 0.75 and sum(agree) / len(agree) > 0.9
+
+
+# -- the probe on the shipped checkpoint -------------------------------------------------------------
+
+def _seed0_run():
+    runs = [r for r in sc.lse_study_results()["runs"] if r["net"] == "lse" and r["seed"] == 0]
+    if not runs or runs[0]["iterations"] != sc.LSE_ITERATIONS:
+        pytest.skip("data/results/lse_study.json holds no full seed-0 run")
+    return runs[0]
+
+
+def test_shipped_checkpoint_reproduces_the_recorded_probe():
+    """The lesson's probe table (ground-truth boxes) comes back from the shipped half-precision
+    checkpoint on the same validation scenes."""
+    rec = _seed0_run()
+    model = sc.load_checkpoint("lse")
+    images, targets = L.lse_val_set(rec["val_scenes"])
+    iou = L.gt_box_mask_iou(model, images, targets)
+    want = rec["gt_box_iou"]
+    for h in L.LSE_HEADS:
+        assert abs(iou[h]["B"] - want[h]["B"]) < 0.01 and abs(iou[h]["A"] - want[h]["A"]) < 0.01, h
+    for kind, v in iou["probe"].items():
+        assert abs(v["B"] - want["probe"][kind]["B"]) < 0.01, kind
