@@ -262,17 +262,20 @@ def test_probe_changes_b_masks_and_nothing_else(model):
 def test_transfer_mask_frame_matches_the_model(model):
     images, targets = L.lse_val_set(2)
     boxes = [t["boxes"] for t in targets]
-    feats = L.roi_mask_features(model, images, boxes)
+    d = L.head_masks_on_gt_boxes(model, images, targets, S.SHAPE_CLASSES[1:], per_class=100)
+    feats, w = d["features"], d["weights"]
     rh = model.roi_heads
-    w = rh.mask_predictors["transfer"].mask_weights(L.detection_weights(rh.box.box_predictor, rh.source))
     with torch.no_grad():
         il, _ = model.transform(list(images))
         fm = model.backbone(il.tensors)
-        logits = rh.mask_logits("transfer", rh.mask_roi_pool(fm, boxes, il.image_sizes))
-    lab = torch.cat([t["labels"] for t in targets])
-    for i in range(len(lab)):
+        logits = rh.mask_logits("transfer", rh.mask_roi_pool(fm, [d["boxes"][d["image_index"] == i] for i in range(2)],
+                                                           il.image_sizes))
+    order = torch.argsort(d["image_index"], stable=True)       # the pooler's order: image by image
+    lab = d["labels"]
+    for k, i in enumerate(order.tolist()):
         f = L.transfer_mask_frame(feats, w, i, int(lab[i]))
-        assert torch.allclose(f["probs"], logits[i, lab[i]].sigmoid(), atol=1e-5)
+        assert torch.allclose(f["probs"], logits[k, lab[i]].sigmoid(), atol=1e-5)
+        assert torch.allclose(f["probs"], d["probs"]["transfer"][i], atol=1e-5)
     tgt = torch.zeros(len(lab), 28, 28)
     tgt[0, :14] = 1
     assert 0 <= L.transfer_mask_frame(feats, w, 0, 3, tgt)["iou"] <= 1

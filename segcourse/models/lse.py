@@ -37,7 +37,7 @@ from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, detection_scores, trai
 __all__ = ["LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
            "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
            "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings",
-           "transfer_mask_frame", "roi_mask_features", "head_masks_on_gt_boxes", "gt_box_mask_iou"]
+           "transfer_mask_frame", "head_masks_on_gt_boxes", "gt_box_mask_iou"]
 
 LSE_HEADS = ("agnostic", "transfer", "oracle")
 LSE_SOURCES = ("cls", "box", "cls+box")
@@ -354,26 +354,12 @@ def swapped_transfer(model, mapping: dict):
 
 # -- the widget's frame ----------------------------------------------------------------------------
 
-@torch.no_grad()
-def roi_mask_features(model, images: torch.Tensor, boxes: list) -> torch.Tensor:
-    """The transfer head's 28 x 28 features (R, C, 28, 28) of given boxes (list of (Ri, 4) per image),
-    i.e. everything before the class-specific 1x1 conv."""
-    images = as_tensor(images, "images", ndim=4)
-    model.eval()
-    il, _ = model.transform(list(images))
-    feats = model.backbone(il.tensors)
-    rh = model.roi_heads
-    x = rh.mask_heads["transfer"](rh.mask_roi_pool(feats, [torch.as_tensor(b, dtype=torch.float32) for b in boxes],
-                                                   il.image_sizes))
-    return rh.mask_predictors["transfer"].features(x)
-
-
 def transfer_mask_frame(features: torch.Tensor, weights: torch.Tensor, index: int, source: int,
                         target: torch.Tensor | None = None) -> dict:
     """One frame of lesson 12's widget: RoI ``index``'s 28 x 28 mask probabilities when the mask
     weights of class ``source`` (row of ``weights`` (K, C + 1)) are used.
 
-    features: (R, C, 28, 28) from :func:`roi_mask_features`; target: optional (R, 28, 28) masks.
+    features: (R, C, 28, 28) from :func:`head_masks_on_gt_boxes`; target: optional (R, 28, 28) masks.
     Returns ``{"probs": (28, 28) float, "iou": IoU of probs >= 0.5 with the target (nan without)}``.
     """
     features = as_tensor(features, "features", ndim=4)
