@@ -40,7 +40,7 @@ from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS
                      GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs, LargeKernelNet,
                      large_kernel_head, score_erf, kernel_footprints, expected_energy,
                      FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, mask_targets, sample_rois, train_fcis)
-from .models import (LSE_HEADS, LSE_SOURCES, LSE_TRAIN_SEED, LSE_VAL_SEED, WeightTransfer, TransferMaskPredictor, detection_weights, partial_mask_loss, LSERoIHeads, build_lse_mask_rcnn, lse_batch, lse_val_set, train_lse, detect_lse, evaluate_lse, swapped_transfer, probe_mappings, transfer_mask_frame, head_masks_on_gt_boxes, gt_box_mask_iou)  # noqa: E402
+from .models import (LSE_HEADS, LSE_VARIANTS, LSE_SOURCES, LSE_TRAIN_SEED, LSE_VAL_SEED, WeightTransfer, TransferMaskPredictor, detection_weights, partial_mask_loss, LSERoIHeads, build_lse_mask_rcnn, lse_batch, lse_val_set, train_lse, detect_lse, evaluate_lse, swapped_transfer, probe_mappings, transfer_mask_frame, head_masks_on_gt_boxes, gt_box_mask_iou)  # noqa: E402
 from .train import fit, predict, predict_proba, train_segmentation  # noqa: E402
 from .checkpoints import (CHECKPOINTS, checkpoint_metric, checkpoint_path, load_checkpoint, save_checkpoint,  # noqa: E402
                           scheme_study_results, scheme_val_set, size_scores, large_kernel_study_results)
@@ -86,7 +86,7 @@ __all__ = [
     "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
     "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
     "train_fcis", "fit", "predict", "predict_proba", "train_segmentation",
-    "LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor", "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch", "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings", "transfer_mask_frame", "head_masks_on_gt_boxes", "gt_box_mask_iou",
+    "LSE_HEADS", "LSE_VARIANTS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor", "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch", "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings", "transfer_mask_frame", "head_masks_on_gt_boxes", "gt_box_mask_iou",
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "large_kernel_study_results", "scheme_val_set", "size_scores",
     "LSE_ITERATIONS", "LSE_VAL_SCENES", "lse_study_results",

@@ -217,7 +217,7 @@ def test_detect_and_evaluate(model):
         for h in L.LSE_HEADS:
             assert d[f"masks_{h}"].shape == (k, 128, 128) and d[f"masks_{h}"].dtype == torch.bool
     ev = L.evaluate_lse(model, images, targets, detections=dets)
-    assert set(ev) == {*L.LSE_HEADS, "box"} and all(0 <= ev[h]["AP"] <= 1 for h in L.LSE_HEADS)
+    assert set(ev) == {*L.LSE_HEADS, *L.LSE_VARIANTS, "box"} and all(0 <= ev[h]["AP"] <= 1 for h in L.LSE_HEADS)
     # the plain torchvision interface still works: masks from the active head
     out = model(list(images[:1]))[0]
     assert out["masks"].shape[1:] == (1, 128, 128)
@@ -368,3 +368,28 @@ def test_shipped_checkpoint_reproduces_the_recorded_probe():
         assert abs(iou[h]["B"] - want[h]["B"]) < 0.01 and abs(iou[h]["A"] - want[h]["A"]) < 0.01, h
     for kind, v in iou["probe"].items():
         assert abs(v["B"] - want["probe"][kind]["B"]) < 0.01, kind
+
+
+def test_transfer_head_own_class_logits_equal_the_full_ones():
+    torch.manual_seed(2)
+    p = L.TransferMaskPredictor(4, 5, 7)
+    x, wd, lab = torch.randn(3, 4, 3, 3), torch.randn(6, 7), torch.tensor([5, 0, 2])
+    full = p(x, wd)
+    assert torch.allclose(p(x, wd, lab)[:, 0], full[torch.arange(3), lab], atol=1e-6)
+
+
+def test_variant_heads_read_the_transfer_trunk_and_change_nothing_else(model):
+    assert model.roi_heads.heads == (*L.LSE_HEADS, *L.LSE_VARIANTS)
+    model.train()
+    images, targets = L.lse_batch(3, 2)
+    torch.manual_seed(0)
+    losses = model(images, targets)
+    rh = model.roi_heads
+    trunk = list(rh.mask_heads["transfer"].parameters()) + [next(model.backbone.parameters())]
+    for v in L.LSE_VARIANTS:
+        g = torch.autograd.grad(losses[f"loss_mask_{v}"], trunk + list(rh.mask_predictors[v].parameters()),
+                                allow_unused=True, retain_graph=True)
+        assert all(x is None for x in g[:len(trunk)]) and all(x is not None for x in g[len(trunk):])
+    model.eval()
+    with pytest.raises(ValueError, match="heads"):
+        L.build_lse_mask_rcnn(heads=("agnostic", "transfer_cls"))

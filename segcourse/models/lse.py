@@ -34,12 +34,15 @@ from ..data.images import image_tensor
 from ..data.shapes import NUM_SHAPE_CLASSES, SHAPE_CLASSES, SHAPES_A, SHAPES_B, render_shapes_scene, shape_class_ids
 from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, detection_scores, train_mask_rcnn
 
-__all__ = ["LSE_HEADS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
+__all__ = ["LSE_HEADS", "LSE_VARIANTS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
            "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
            "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings",
            "transfer_mask_frame", "head_masks_on_gt_boxes", "gt_box_mask_iou"]
 
 LSE_HEADS = ("agnostic", "transfer", "oracle")
+#: The paper's other transfer functions, as extra heads on the transfer head's trunk (read with the
+#: gradient stopped, so they change nothing else): name -> (T kind, w_det source).
+LSE_VARIANTS = {"transfer_linear": ("linear", "cls+box"), "transfer_cls": ("mlp", "cls")}
 LSE_SOURCES = ("cls", "box", "cls+box")
 #: Training run ``s`` renders its scenes from dataset seed ``LSE_TRAIN_SEED + s``.
 LSE_TRAIN_SEED = 31
@@ -81,7 +84,8 @@ class TransferMaskPredictor(nn.Module):
     """The transfer head's predictor: 2x deconv + ReLU (as torchvision's ``MaskRCNNPredictor``), then
     a 1x1 conv whose per-class weights are ``T(w_det)``.
 
-    forward(x (R, in_channels, 14, 14), w_det (K, D)) -> logits (R, K, 28, 28). ``override``
+    forward(x (R, in_channels, 14, 14), w_det (K, D), labels=None) -> logits (R, K, 28, 28), or
+    with ``labels`` (R,) only each RoI's own class: (R, 1, 28, 28) (K times cheaper). ``override``
     (K, C + 1) or None: mask weights that replace T's output (the probe; see :func:`swapped_transfer`).
     """
 
@@ -101,8 +105,11 @@ class TransferMaskPredictor(nn.Module):
         """(R, C, 28, 28): the features the class-specific 1x1 conv reads."""
         return F.relu(self.conv5_mask(x))
 
-    def forward(self, x: torch.Tensor, w_det: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w_det: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         w = self.mask_weights(w_det)
+        if labels is not None:
+            w = w[labels]
+            return (torch.einsum("rchw,rc->rhw", self.features(x), w[:, :-1]) + w[:, -1][:, None, None])[:, None]
         return torch.einsum("rchw,kc->rkhw", self.features(x), w[:, :-1]) + w[:, -1][None, :, None, None]
 
 
@@ -134,8 +141,10 @@ def partial_mask_loss(mask_logits: torch.Tensor, labels: torch.Tensor, mask_targ
 class LSERoIHeads(nn.Module):
     """torchvision's ``RoIHeads`` box part (reused as is) + the mask heads of :data:`LSE_HEADS`.
 
-    ``mask_roi_pool``: the 14 x 14 mask RoI extractor; ``heads``: the mask heads to build; ``has_mask`` (K,) bool buffer: the classes A whose masks the
-    partial heads train on; ``detach``: heads whose loss does not reach the shared features.
+    ``mask_roi_pool``: the 14 x 14 mask RoI extractor; ``heads``: the mask heads to build (of
+    :data:`LSE_HEADS`, then any of :data:`LSE_VARIANTS`, which need "transfer"); ``has_mask`` (K,)
+    bool buffer: the classes A whose masks the partial heads train on; ``detach``: heads whose loss
+    does not reach the shared features.
     """
 
     def __init__(self, roi_heads, mask_roi_pool, num_classes: int, heads=LSE_HEADS, has_mask=None,
@@ -144,8 +153,11 @@ class LSERoIHeads(nn.Module):
         from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 
         heads = tuple(heads)
-        if not heads or any(h not in LSE_HEADS for h in heads):
-            raise ValueError(f"heads: expected a non-empty subset of {LSE_HEADS}, got {heads}")
+        main = tuple(h for h in heads if h not in LSE_VARIANTS)
+        if not main or any(h not in LSE_HEADS for h in main) or len(set(heads)) < len(heads) or \
+                (len(main) < len(heads) and (heads[:len(main)] != main or "transfer" not in main)):
+            raise ValueError(f"heads: expected a subset of {LSE_HEADS}, then optionally of {tuple(LSE_VARIANTS)} "
+                             f"(which need 'transfer'), got {heads}")
         self.box = roi_heads                       # torchvision's RoIHeads: sampling, box head, postprocess
         self.box.mask_roi_pool = self.box.mask_head = self.box.mask_predictor = None
         self.heads, self.detach, self.source = heads, tuple(detach), check_choice(source, "source", LSE_SOURCES)
@@ -153,12 +165,15 @@ class LSERoIHeads(nn.Module):
         cfg = MASK_RCNN_CONFIG
         c = cfg["mask_convs"][-1]
         self.mask_roi_pool = mask_roi_pool         # shared by the mask heads
-        self.mask_heads = nn.ModuleDict({h: MaskRCNNHeads(cfg["fpn_channels"], list(cfg["mask_convs"]), 1) for h in heads})
+        self.mask_heads = nn.ModuleDict({h: MaskRCNNHeads(cfg["fpn_channels"], list(cfg["mask_convs"]), 1) for h in main})
         fc = roi_heads.box_predictor.cls_score.in_features
-        d = {"cls": fc, "box": 4 * fc, "cls+box": 5 * fc}[self.source]
+        dims = {"cls": fc, "box": 4 * fc, "cls+box": 5 * fc}
+        self.sources = {"transfer": self.source, **{h: v[1] for h, v in LSE_VARIANTS.items()}}
         preds = {"agnostic": lambda: MaskRCNNPredictor(c, c, 1),
-                 "transfer": lambda: TransferMaskPredictor(c, c, d, transfer, hidden),
-                 "oracle": lambda: MaskRCNNPredictor(c, c, num_classes)}
+                 "transfer": lambda: TransferMaskPredictor(c, c, dims[self.source], transfer, hidden),
+                 "oracle": lambda: MaskRCNNPredictor(c, c, num_classes),
+                 **{h: (lambda k=k, src=src: TransferMaskPredictor(c, c, dims[src], k, hidden))
+                    for h, (k, src) in LSE_VARIANTS.items()}}
         self.mask_predictors = nn.ModuleDict({h: preds[h]() for h in heads})
         hm = torch.ones(num_classes, dtype=torch.bool) if has_mask is None else torch.as_tensor(has_mask, dtype=torch.bool)
         if hm.shape != (num_classes,):
@@ -167,13 +182,31 @@ class LSERoIHeads(nn.Module):
         hm[0] = False
         self.register_buffer("has_mask", hm)
 
-    def mask_logits(self, head: str, mask_features: torch.Tensor) -> torch.Tensor:
+    def all_mask_logits(self, mask_features: torch.Tensor, heads=None, labels=None) -> dict:
+        """{head: (R, K or 1, 28, 28) logits} from pooled mask RoIs (R, 64, 14, 14), each trunk run once;
+        with ``labels`` (R,) the transfer heads give only each RoI's own class (R, 1, 28, 28)."""
+        out, trunk = {}, {}
+        wanted = set(self.heads if heads is None else heads)
+        if wanted & set(LSE_VARIANTS):
+            wanted.add("transfer")
+        for h in self.heads:
+            if h not in wanted:
+                continue
+            if h in LSE_VARIANTS:
+                x = trunk["transfer"].detach()
+            else:
+                x = mask_features.detach() if (self.training and h in self.detach) else mask_features
+                x = trunk[h] = self.mask_heads[h](x)
+            pred = self.mask_predictors[h]
+            if isinstance(pred, TransferMaskPredictor):
+                out[h] = pred(x, detection_weights(self.box.box_predictor, self.sources[h]), labels)
+            else:
+                out[h] = pred(x)
+        return out
+
+    def mask_logits(self, head: str, mask_features: torch.Tensor, labels=None) -> torch.Tensor:
         """(R, K or 1, 28, 28) logits of ``head`` from pooled mask RoIs (R, 64, 14, 14)."""
-        x = mask_features.detach() if (self.training and head in self.detach) else mask_features
-        x = self.mask_heads[head](x)
-        if head == "transfer":
-            return self.mask_predictors[head](x, detection_weights(self.box.box_predictor, self.source))
-        return self.mask_predictors[head](x)
+        return self.all_mask_logits(mask_features, (head,), labels)[head]
 
     def forward(self, features, proposals, image_shapes, targets=None):
         from torchvision.models.detection.roi_heads import fastrcnn_loss, project_masks_on_boxes
@@ -199,17 +232,16 @@ class LSERoIHeads(nn.Module):
                 if pooled.shape[0] else pooled.new_zeros(0, m, m)
             lab = torch.cat(pos_labels)
             everything = torch.ones_like(self.has_mask)
-            for h in self.heads:
+            for h, z in self.all_mask_logits(pooled, labels=lab).items():
                 has = everything if h == "oracle" else self.has_mask
-                losses[f"loss_mask_{h}"] = partial_mask_loss(self.mask_logits(h, pooled), lab, tgt, has)
+                losses[f"loss_mask_{h}"] = partial_mask_loss(z, lab, tgt, has)
             return result, losses
         boxes, scores, labels = b.postprocess_detections(class_logits, box_regression, proposals, image_shapes)
         result = [{"boxes": bx, "labels": lb, "scores": sc} for bx, lb, sc in zip(boxes, labels, scores)]
         pooled = self.mask_roi_pool(features, boxes, image_shapes)
         lab = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.int64)
         probs = []
-        for h in self.heads:
-            logits = self.mask_logits(h, pooled)
+        for h, logits in self.all_mask_logits(pooled, labels=lab).items():
             ch = lab if logits.shape[1] > 1 else torch.zeros_like(lab)
             probs.append(logits[torch.arange(len(lab)), ch].sigmoid())
         probs = torch.stack(probs, 1) if len(lab) else pooled.new_zeros(0, len(self.heads), 28, 28)
@@ -220,10 +252,11 @@ class LSERoIHeads(nn.Module):
         return result, losses
 
 
-def build_lse_mask_rcnn(heads=LSE_HEADS, source: str = "cls+box", transfer: str = "mlp", hidden: int = 128,
+def build_lse_mask_rcnn(heads=LSE_HEADS + tuple(LSE_VARIANTS), source: str = "cls+box", transfer: str = "mlp", hidden: int = 128,
                         mask_classes=SHAPES_A, detach=("oracle",), seed: int = 0, op: str = "align"):
     """The course's Mask R-CNN (:func:`~segcourse.models.mask_rcnn.build_mask_rcnn`) for the 24
-    shape classes, with :class:`LSERoIHeads`: the mask heads ``heads`` (of :data:`LSE_HEADS`), masks
+    shape classes, with :class:`LSERoIHeads`: the mask heads ``heads`` (:data:`LSE_HEADS` and the
+    transfer variants :data:`LSE_VARIANTS` by default), masks
     of ``mask_classes`` (names, default :data:`SHAPES_A`) for the partial heads, transfer input
     ``source`` and ``transfer`` "mlp"/"linear". Weights from ``seed``; train mode."""
     seed = check_int(seed, "seed", min_value=0)
@@ -415,8 +448,7 @@ def head_masks_on_gt_boxes(model, images: torch.Tensor, targets: list, classes=S
     pooled = rh.mask_roi_pool(feats, boxes, il.image_sizes)
     labels = torch.tensor([c for _, _, c in order])
     probs = {}
-    for h in rh.heads:
-        z = rh.mask_logits(h, pooled)
+    for h, z in rh.all_mask_logits(pooled, labels=labels).items():
         probs[h] = z[torch.arange(len(labels)), labels if z.shape[1] > 1 else torch.zeros_like(labels)].sigmoid()
     box_t = torch.stack([targets[i]["boxes"][j] for i, j, _ in order])
     gt = torch.cat([project_masks_on_boxes(targets[i]["masks"], targets[i]["boxes"][j:j + 1],
