@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 32.0
+#     seconds: 27.0
 #     terms: "\u8FC1\u79FB\u5B66\u4E60 transfer learning, \u5B66\u4E60\u4E00\u4E2A\u6620\
 #       \u5C04 learn a mapping, \u68C0\u6D4B\u6743\u91CD detection weights, \u63A9\u7801\
 #       \u6743\u91CD mask weights, \u90E8\u5206\u76D1\u7763 partial supervision"
@@ -131,7 +131,9 @@ plt.show()
 # with its own four 3×3 convolutions. Same weights at the start, same scenes in the same order,
 # same iterations, same RoIs, same detections: only the mask head differs. The shared features get
 # the gradients of the two partially supervised heads (A masks only); the oracle reads them with the
-# gradient stopped, so nothing outside its own head ever sees a B mask.
+# gradient stopped, so nothing outside its own head ever sees a B mask. Two more small heads try the
+# paper's other transfer functions ($\mathcal{T}$ linear on `cls+box`; an MLP on `cls` only) on the
+# transfer head's trunk features, with the gradient stopped: they change nothing else.
 
 # %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(11, 4.4), layout="constrained")
@@ -140,9 +142,10 @@ plt.show()
 model0 = sc.build_lse_mask_rcnn(seed=0)
 rh = model0.roi_heads
 parts = {"backbone + FPN": model0.backbone, "RPN": model0.rpn, "box head + predictor": rh.box,
-         **{f"{h} mask head": torch.nn.ModuleList([rh.mask_heads[h], rh.mask_predictors[h]]) for h in rh.heads}}
+         **{f"{h} mask head": torch.nn.ModuleList([rh.mask_heads[h], rh.mask_predictors[h]]) for h in sc.LSE_HEADS},
+         **{f"{h} (on transfer's trunk)": rh.mask_predictors[h] for h in sc.LSE_VARIANTS}}
 for name, m in parts.items():
-    print(f"{name:22s} {sum(p.numel() for p in m.parameters()):>9,d} parameters")
+    print(f"{name:36s} {sum(p.numel() for p in m.parameters()):>9,d} parameters")
 print(f"of which T: {sum(p.numel() for p in rh.mask_predictors['transfer'].transfer.parameters()):,d}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -241,7 +244,7 @@ val_images, val_targets = sc.lse_val_set(100)
 shown = sc.head_masks_on_gt_boxes(model, val_images, val_targets, sc.SHAPES_B, per_class=1)
 fig, axes = plt.subplots(len(shown["labels"]), 5, figsize=(6.5, 1.35 * len(shown["labels"])), layout="constrained",
                          squeeze=False)
-sc.draw_head_masks(shown["crops"], shown["gt"], shown["probs"],
+sc.draw_head_masks(shown["crops"], shown["gt"], {h: shown["probs"][h] for h in sc.LSE_HEADS},
                    [sc.SHAPE_CLASSES[c] for c in shown["labels"]], axes=axes)
 plt.show()
 
@@ -323,6 +326,20 @@ axes[0].set(xlabel="iteration", ylabel="mask AP on B (100 val scenes)")
 axes[1].set(xlabel="iteration", ylabel="mask IoU on B, ground-truth boxes")
 axes[0].legend(fontsize=7)
 plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The paper's variants of $\mathcal{T}$ (section 1), trained on the same trunk features as the
+# transfer head (so only $\mathcal{T}$ and its input differ):
+
+# %% slideshow={"slide_type": "subslide"}
+variants = {"transfer": "MLP on cls+box (the transfer head)", "transfer_linear": "linear on cls+box",
+            "transfer_cls": "MLP on cls only"}
+print(f"{'T':36s} {'mask AP on B':>14s} {'mask IoU on B (gt boxes)':>26s}   (seed " +
+      ", ".join(str(r["seed"]) for r in runs) + ")")
+for h, label in variants.items():
+    ap = " ".join(f"{r['heads'][h]['AP_B']:.3f}" for r in runs)
+    iou_b = " ".join(f"{r['gt_box_iou'][h]['B']:.3f}" for r in runs)
+    print(f"{label:36s} {ap:>14s} {iou_b:>26s}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > Two seeds differ in initial weights *and* in the scenes they train on; the same seed gives the
