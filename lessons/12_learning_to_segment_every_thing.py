@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 27.0
+#     seconds: 29.8
 #     terms: "\u8FC1\u79FB\u5B66\u4E60 transfer learning, \u5B66\u4E60\u4E00\u4E2A\u6620\
 #       \u5C04 learn a mapping, \u68C0\u6D4B\u6743\u91CD detection weights, \u63A9\u7801\
 #       \u6743\u91CD mask weights, \u90E8\u5206\u76D1\u7763 partial supervision"

@@ -393,3 +393,14 @@ def test_variant_heads_read_the_transfer_trunk_and_change_nothing_else(model):
     model.eval()
     with pytest.raises(ValueError, match="heads"):
         L.build_lse_mask_rcnn(heads=("agnostic", "transfer_cls"))
+
+
+def test_detect_lse_with_fewer_heads_gives_the_same_masks(model):
+    images, _ = L.lse_val_set(3)
+    full = L.detect_lse(model, images)
+    only = L.detect_lse(model, images, heads=("transfer_cls", "agnostic"))
+    assert model.roi_heads.eval_heads is None
+    for a, b in zip(full, only):
+        assert set(k for k in b if k.startswith("masks_")) == {"masks_agnostic", "masks_transfer_cls"}
+        for k in ("masks_agnostic", "masks_transfer_cls", "boxes"):
+            assert torch.equal(a[k], b[k])

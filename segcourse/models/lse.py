@@ -32,7 +32,7 @@ from .._validate import as_tensor, check_choice, check_int
 from ..data.detection import detection_batch, instance_targets, dihedral
 from ..data.images import image_tensor
 from ..data.shapes import NUM_SHAPE_CLASSES, SHAPE_CLASSES, SHAPES_A, SHAPES_B, render_shapes_scene, shape_class_ids
-from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, detection_scores, train_mask_rcnn
+from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, train_mask_rcnn
 
 __all__ = ["LSE_HEADS", "LSE_VARIANTS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
            "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
@@ -162,6 +162,7 @@ class LSERoIHeads(nn.Module):
         self.box.mask_roi_pool = self.box.mask_head = self.box.mask_predictor = None
         self.heads, self.detach, self.source = heads, tuple(detach), check_choice(source, "source", LSE_SOURCES)
         self.active = "transfer" if "transfer" in heads else heads[0]
+        self.eval_heads = None                     # eval: the heads to compute (None = all); see detect_lse
         cfg = MASK_RCNN_CONFIG
         c = cfg["mask_convs"][-1]
         self.mask_roi_pool = mask_roi_pool         # shared by the mask heads
@@ -187,16 +188,17 @@ class LSERoIHeads(nn.Module):
         with ``labels`` (R,) the transfer heads give only each RoI's own class (R, 1, 28, 28)."""
         out, trunk = {}, {}
         wanted = set(self.heads if heads is None else heads)
-        if wanted & set(LSE_VARIANTS):
-            wanted.add("transfer")
+        needed = wanted | ({"transfer"} if wanted & set(LSE_VARIANTS) else set())
         for h in self.heads:
-            if h not in wanted:
+            if h not in needed:
                 continue
             if h in LSE_VARIANTS:
                 x = trunk["transfer"].detach()
             else:
                 x = mask_features.detach() if (self.training and h in self.detach) else mask_features
                 x = trunk[h] = self.mask_heads[h](x)
+            if h not in wanted:
+                continue
             pred = self.mask_predictors[h]
             if isinstance(pred, TransferMaskPredictor):
                 out[h] = pred(x, detection_weights(self.box.box_predictor, self.sources[h]), labels)
@@ -241,11 +243,12 @@ class LSERoIHeads(nn.Module):
         pooled = self.mask_roi_pool(features, boxes, image_shapes)
         lab = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.int64)
         probs = []
-        for h, logits in self.all_mask_logits(pooled, labels=lab).items():
+        for h, logits in self.all_mask_logits(pooled, self.eval_heads, labels=lab).items():
             ch = lab if logits.shape[1] > 1 else torch.zeros_like(lab)
             probs.append(logits[torch.arange(len(lab)), ch].sigmoid())
-        probs = torch.stack(probs, 1) if len(lab) else pooled.new_zeros(0, len(self.heads), 28, 28)
-        a = self.heads.index(self.active)
+        shown = self.eval_heads or self.heads
+        probs = torch.stack(probs, 1) if len(lab) else pooled.new_zeros(0, len(shown), 28, 28)
+        a = shown.index(self.active) if self.active in shown else 0
         for r, p in zip(result, probs.split([len(x) for x in boxes])):
             r["masks"] = p[:, a:a + 1]
             r["mask_probs_heads"] = p
@@ -303,25 +306,31 @@ def train_lse(model, iterations: int, *, seed: int = 0, threads: int = 1, progre
 
 
 @torch.no_grad()
-def detect_lse(model, images, batch_size: int = 16, mask_threshold: float = 0.5) -> list:
+def detect_lse(model, images, batch_size: int = 16, mask_threshold: float = 0.5, heads=None) -> list:
     """Detections of an eval-mode LSE model with every head's masks: one dict per image with
-    ``boxes``, ``labels``, ``scores`` and ``masks_<head>`` (K, H, W) bool for each head."""
+    ``boxes``, ``labels``, ``scores`` and ``masks_<head>`` (K, H, W) bool for each head (of
+    ``heads``, default all; fewer heads, less work)."""
     from torchvision.models.detection.roi_heads import paste_masks_in_image
 
     if isinstance(images, torch.Tensor):
         images = list(images)
     was = model.training
+    rh = model.roi_heads
     model.eval()
+    rh.eval_heads = tuple(h for h in rh.heads if heads is None or h in heads)
     out = []
-    for b in range(0, len(images), batch_size):
-        chunk = list(images[b:b + batch_size])
-        for im, d in zip(chunk, model(chunk)):
-            probs = d.pop("mask_probs_heads")
-            d.pop("masks")
-            for i, h in enumerate(model.roi_heads.heads):
-                d[f"masks_{h}"] = paste_masks_in_image(probs[:, i:i + 1], d["boxes"], im.shape[-2:])[:, 0] >= mask_threshold
-            out.append(d)
-    model.train(was)
+    try:
+        for b in range(0, len(images), batch_size):
+            chunk = list(images[b:b + batch_size])
+            for im, d in zip(chunk, model(chunk)):
+                probs = d.pop("mask_probs_heads")
+                d.pop("masks")
+                for i, h in enumerate(rh.eval_heads):
+                    d[f"masks_{h}"] = paste_masks_in_image(probs[:, i:i + 1], d["boxes"], im.shape[-2:])[:, 0] >= mask_threshold
+                out.append(d)
+    finally:
+        rh.eval_heads = None
+        model.train(was)
     return out
 
 
@@ -334,16 +343,20 @@ def evaluate_lse(model, images, targets, heads=None, detections=None) -> dict:
     """COCO mask AP of each head on ``images``: ``{head: {"AP", "AP_A", "AP_B", "per_class": {name:
     AP}}, "box": {"AP", "AP_A", "AP_B"}}``; AP_A / AP_B = the mean per-class AP over the classes
     of A / B (:data:`SHAPES_A`, :data:`SHAPES_B`)."""
-    dets = detect_lse(model, images) if detections is None else detections
+    from ..metrics import coco_ap
+
+    heads = tuple(heads or model.roi_heads.heads)
+    dets = detect_lse(model, images, heads=heads) if detections is None else detections
     ids_a, ids_b = shape_class_ids(SHAPES_A), shape_class_ids(SHAPES_B)
+    gt = [{"masks": t["masks"].bool(), "boxes": t["boxes"], "classes": t["labels"]} for t in targets]
     out = {}
-    for h in (heads or model.roi_heads.heads):
-        s = detection_scores([{**d, "masks": d[f"masks_{h}"]} for d in dets], targets)
-        pc = s["mask"]["per_class"]
-        out[h] = {"AP": s["mask"]["AP"], "AP_A": _class_means(pc, ids_a), "AP_B": _class_means(pc, ids_b),
+    for h in heads:
+        s = coco_ap(gt, [{"masks": d[f"masks_{h}"], "classes": d["labels"], "scores": d["scores"]} for d in dets], "segm")
+        pc = s["per_class"]
+        out[h] = {"AP": s["AP"], "AP_A": _class_means(pc, ids_a), "AP_B": _class_means(pc, ids_b),
                   "per_class": {SHAPE_CLASSES[c]: v for c, v in pc.items()}}
-        pcb = s["box"]["per_class"]
-        out["box"] = {"AP": s["box"]["AP"], "AP_A": _class_means(pcb, ids_a), "AP_B": _class_means(pcb, ids_b)}
+    s = coco_ap(gt, [{"boxes": d["boxes"], "classes": d["labels"], "scores": d["scores"]} for d in dets], "bbox")
+    out["box"] = {"AP": s["AP"], "AP_A": _class_means(s["per_class"], ids_a), "AP_B": _class_means(s["per_class"], ids_b)}
     return out
 
 
