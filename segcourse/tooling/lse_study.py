@@ -60,7 +60,7 @@ def score(model, images, targets) -> dict:
 
 
 def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, curve=(1000, 2000),
-        val_scenes: int = LSE_VAL_SCENES) -> dict:
+        val_scenes: int = LSE_VAL_SCENES, progress_file: str | None = None) -> dict:
     torch.set_num_threads(1)
     model = build_lse_mask_rcnn(seed=seed, **LSE_STUDY_NETS[name])
     small = lse_val_set(min(100, val_scenes))
@@ -73,6 +73,9 @@ def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, c
 
     def on_checkpoint(m, it, seconds):
         points.append(point(m, it, seconds))
+        if progress_file:   # a run cut short still leaves its curve
+            with open(progress_file, "a") as f:
+                f.write(json.dumps({"net": name, "seed": seed, **points[-1]}) + "\n")
         print(f"  {name}:{seed} it {it}: " + " ".join(f"{k} {v:.3f}" for k, v in points[-1].items()
                                                        if isinstance(v, float)), flush=True)
 
@@ -121,7 +124,7 @@ def main(argv=None) -> int:
         if name not in LSE_STUDY_NETS:
             p.error(f"unknown net {name!r}; expected one of {sorted(LSE_STUDY_NETS)}")
         iterations = int(parts[2]) if len(parts) > 2 else LSE_ITERATIONS
-        rec = run(name, seed, iterations, a.write_checkpoints, tuple(a.curve), a.val)
+        rec = run(name, seed, iterations, a.write_checkpoints, tuple(a.curve), a.val, a.out + ".curve")
         with open(a.out, "a") as f:
             f.write(json.dumps(rec) + "\n")
         h = rec["heads"]
