@@ -84,17 +84,18 @@ def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, c
                                           on_checkpoint=on_checkpoint)
     t = time.perf_counter()
     images, targets = lse_val_set(val_scenes)
+    saved = {}
+    if write_checkpoint and seed == 0 and name in CHECKPOINTS and iterations == LSE_ITERATIONS:
+        path = save_checkpoint(model, checkpoint_path(name), meta, half=CHECKPOINTS[name].half)   # first: the
+        record_checksum(name)                                                                      # slow part follows
+        back = gt_box_mask_iou(load_checkpoint(name), images, targets, probes=())   # half precision holds?
+        saved = {"checkpoint_bytes": path.stat().st_size,
+                 "checkpoint_gt_box_iou_B": {h: back[h]["B"] for h in model.roi_heads.heads}}
     rec = {"net": name, "seed": seed, **LSE_STUDY_NETS[name], **meta, "val_scenes": val_scenes,
-           "seconds_per_iteration": meta["seconds"] / meta["iterations"], **score(model, images, targets)}
+           "seconds_per_iteration": meta["seconds"] / meta["iterations"], **score(model, images, targets), **saved}
     points.append(point(model, iterations, meta["seconds"]))
     rec["curve"] = points
     rec["eval_seconds"] = round(time.perf_counter() - t, 1)
-    if write_checkpoint and seed == 0 and name in CHECKPOINTS and iterations == LSE_ITERATIONS:
-        path = save_checkpoint(model, checkpoint_path(name), meta, half=CHECKPOINTS[name].half)
-        record_checksum(name)
-        rec["checkpoint_bytes"] = path.stat().st_size
-        back = gt_box_mask_iou(load_checkpoint(name), images, targets, probes=())   # half precision holds?
-        rec["checkpoint_gt_box_iou_B"] = {h: back[h]["B"] for h in model.roi_heads.heads}
     return rec
 
 
