@@ -123,6 +123,11 @@ for ax, k in zip(axes, range(4)):
                       title=f"validation scene {k}")
 plt.show()
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > Ask the room which B class should be easiest to transfer to. The 7-point star sits between two
+# > A stars; the frame has no close relative with a hole of its shape (the ring's hole is round).
+# > Class is shape only: colours and textures are drawn from one distribution for every class.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The model: one detector, three mask heads
 #
@@ -270,6 +275,11 @@ for row, i, d in zip(axes, scenes, dets):
         sc.draw_instances(val_images[i], inst, d["labels"][keep], d["boxes"][keep], class_names=sc.SHAPE_CLASSES,
                           ax=ax, title=f"{h} head")
 plt.show()
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > On ground-truth boxes every head draws the object's own class (the transfer and oracle heads pick
+# > their class channel from the true label, not a prediction). On the model's detections they use
+# > the predicted label, so a B object taken for its A relative gets that relative's mask.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The same measured over every object of 100 validation scenes: each head draws the mask of the
