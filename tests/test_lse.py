@@ -404,3 +404,16 @@ def test_detect_lse_with_fewer_heads_gives_the_same_masks(model):
         assert set(k for k in b if k.startswith("masks_")) == {"masks_agnostic", "masks_transfer_cls"}
         for k in ("masks_agnostic", "masks_transfer_cls", "boxes"):
             assert torch.equal(a[k], b[k])
+
+
+def test_lse_study_merge(tmp_path, monkeypatch):
+    import json
+    from segcourse.tooling import lse_study
+    monkeypatch.setattr(lse_study, "data_dir", lambda: tmp_path)
+    for seed in (1, 0):
+        (tmp_path / f"r{seed}.jsonl").write_text(json.dumps({"net": "lse", "seed": seed, "iterations": 5}) + "\n")
+    assert lse_study.main(["--merge", str(tmp_path / "r1.jsonl"), str(tmp_path / "r0.jsonl")]) == 0
+    out = json.loads((tmp_path / "results" / "lse_study.json").read_text())
+    assert [r["seed"] for r in out["runs"]] == [0, 1] and out["val_scenes"] == sc.LSE_VAL_SCENES
+    with pytest.raises(SystemExit):
+        lse_study.main(["--runs", "nope:0", "--out", str(tmp_path / "x.jsonl")])
