@@ -435,7 +435,7 @@ def roi_study_results() -> dict:
 
 #: Iterations of each run of lesson 12's study (one model holds the agnostic, transfer and oracle
 #: mask heads on one detector; batches of 8 fresh 24-class scenes, one torch thread).
-LSE_ITERATIONS = 2500
+LSE_ITERATIONS = 2000
 #: Validation scenes of lesson 12's study (:func:`segcourse.models.lse.lse_val_set`).
 LSE_VAL_SCENES = 400
 #: Where ``python -m segcourse.tooling.lse_study --merge`` writes the study's runs (under data/).
@@ -514,7 +514,8 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "lse": CheckpointSpec(
         build_lse_mask_rcnn, _train_lse_recipe(LSE_ITERATIONS),
         "LSE in miniature: the tiny Mask R-CNN on 24 shape classes (masks of 18), agnostic / transfer / oracle "
-        "mask heads, seed 0", ("12",), "lse_val_mask_ap", 0.0, half=True),
+        f"mask heads (+ 2 transfer variants), seed 0, {LSE_ITERATIONS:,} iterations", ("12",), "lse_val_mask_ap", 0.0,
+        half=True),
     "lk_gcn15": _lk_spec("lk_gcn15", 0.31, "Large Kernel Matters' Fig. 3 framework: GCN k = 15 head on the course backbone at stride 8"),
 }
 

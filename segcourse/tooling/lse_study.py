@@ -59,7 +59,7 @@ def score(model, images, targets) -> dict:
             "gt_box_iou": gt_box_mask_iou(model, images, targets)}
 
 
-def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, curve=(1000, 2000),
+def run(name: str, seed: int, iterations: int, write_checkpoint: bool = False, curve=(700, 1400),
         val_scenes: int = LSE_VAL_SCENES, progress_file: str | None = None) -> dict:
     torch.set_num_threads(1)
     model = build_lse_mask_rcnn(seed=seed, **LSE_STUDY_NETS[name])
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--write-checkpoints", action="store_true")
     p.add_argument("--merge", nargs="*", help="JSON lines files -> data/results/lse_study.json")
     p.add_argument("--val", type=int, default=LSE_VAL_SCENES, help="validation scenes (smoke runs: fewer)")
-    p.add_argument("--curve", type=int, nargs="*", default=[1000, 2000], help="iterations of the B AP curve")
+    p.add_argument("--curve", type=int, nargs="*", default=[700, 1400], help="iterations of the B AP curve")
     a = p.parse_args(argv)
     if a.merge:
         runs = [json.loads(line) for f in a.merge for line in Path(f).read_text().splitlines() if line.strip()]
