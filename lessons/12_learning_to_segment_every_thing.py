@@ -298,11 +298,14 @@ print("per B class:", "  ".join(f"{c}: " + "/".join(f"{iou[h]['per_class'].get(c
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. The study: agnostic vs transfer vs oracle
 #
-# `python -m segcourse.tooling.lse_study` trained the model twice (seeds 0 and 1: different initial
-# weights and scenes; equal iterations) and scored every head with COCO mask AP on validation scenes
-# never trained on (detections of the model, masks of each head). AP of a group = the mean of its
-# classes' APs. Box AP on B says how well the detector finds the held-out classes at all: a mask
-# head cannot score on objects the detector misses or mislabels.
+# `python -m segcourse.tooling.lse_study` trained the model (seed 0; the heads share the detector,
+# so they see the same weights at the start, the same scenes in the same order and the same number of
+# iterations) and scored every head with COCO mask AP on validation scenes never trained on
+# (detections of the model, masks of each head). AP of a group = the mean of its classes' APs. Box AP
+# on B says how well the detector finds the held-out classes at all: a mask head cannot score on
+# objects the detector misses or mislabels. A second training seed did not fit in the time the
+# shared machine gave this study: the table has one run, so a gap of a point or two between heads is
+# within what a second seed could move.
 
 # %% slideshow={"slide_type": "subslide"}
 study = sc.lse_study_results()
@@ -352,9 +355,10 @@ for h, label in variants.items():
     print(f"{label:36s} {ap:>14s} {iou_b:>26s}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# > Two seeds differ in initial weights *and* in the scenes they train on; the same seed gives the
-# > three heads the same everything. A difference between heads that flips sign between seeds is
-# > noise at this scale. Box AP on B bounds what any mask head can reach on B.
+# > One seed gives the heads the same everything, so their differences are not initialisation
+# > luck; but with one run and a few dozen objects per B class, a point or two of AP is noise. The mask
+# > IoU on ground-truth boxes (thousands of pixels per object, no detection in the way) is the
+# > steadier measure. Box AP on B bounds what any mask head can reach on B.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. The probe: is the transfer class-specific?
