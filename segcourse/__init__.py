@@ -17,6 +17,7 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, NUM_CLASSES, PHOTOS, VO
                    VOCSegmentation, coco_annotations, colorize, generate_dataset, image_tensor, image_uint8, load_scenes,
                    load_split, load_scene_instances, photo, prepare_photo, read_label_png, render_scene, render_scenes, slide_heat_map,
                    slide_heat_map_rows, verify_manifest, write_label_png, instance_targets, dihedral, detection_batch, detection_val_set)
+from .data import (SHAPE_CLASSES, SHAPE_GROUPS, SHAPES_A, SHAPES_B, SHAPE_RELATIVES, NUM_SHAPE_CLASSES, render_shapes_scene, shape_class_ids, shape_gallery)  # noqa: E402
 from .ops import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter,
                   CHECKERBOARD_METHODS, checkerboard_stack, checkerboard_strength, radial_profile, transposed_grid, crop_offset, fcn_crop_offsets, IGNORE_INDEX, INTERPOLATION_METHODS, RFRecord, bilinear_kernel, bilinear_upsampler,  # noqa: E402
                   block_targets, boxes_from_masks, conv_matrix, conv_output_size, effective_receptive_field,
@@ -50,7 +51,10 @@ from .draw import (draw_fcis_head, draw_ps_tiles, draw_roi_grid, draw_score_map,
                    draw_overlay, error_map, legend_patches, overlay, draw_mask_rcnn_architecture, detection_colours, draw_boxes, draw_anchors, draw_objectness, draw_detections, draw_ranked_detections)
 from .widgets import (FigureWidget, interpolation_explorer, iou_explorer, new_figure,  # noqa: E402
                       receptive_field_explorer, footprint_explorer, aspp_explorer, crf_explorer, roi_explorer, fcis_explorer,
-                      kernel_explorer, detection_explorer)
+                      kernel_explorer, detection_explorer, transfer_explorer)
+from .models import (LSE_HEADS, LSE_VARIANTS, LSE_SOURCES, LSE_TRAIN_SEED, LSE_VAL_SEED, WeightTransfer, TransferMaskPredictor, detection_weights, partial_mask_loss, LSERoIHeads, build_lse_mask_rcnn, lse_batch, lse_val_set, train_lse, detect_lse, evaluate_lse, swapped_transfer, probe_mappings, transfer_mask_frame, head_masks_on_gt_boxes, gt_box_mask_iou)  # noqa: E402
+from .checkpoints import LSE_ITERATIONS, LSE_VAL_SCENES, lse_study_results  # noqa: E402
+from .draw import draw_shape_family, draw_mask_prob, draw_head_masks, draw_lse_diagram  # noqa: E402
 from .exercises import check, solution  # noqa: E402
 
 __all__ = [
@@ -60,6 +64,7 @@ __all__ = [
     "coco_annotations", "colorize", "generate_dataset", "image_tensor", "image_uint8", "load_scenes", "load_scene_instances", "load_split", "photo",
     "prepare_photo", "read_label_png", "render_scene", "render_scenes", "slide_heat_map", "slide_heat_map_rows",
     "verify_manifest", "write_label_png", "instance_targets", "dihedral", "detection_batch", "detection_val_set",
+    "SHAPE_CLASSES", "SHAPE_GROUPS", "SHAPES_A", "SHAPES_B", "SHAPE_RELATIVES", "NUM_SHAPE_CLASSES", "render_shapes_scene", "shape_class_ids", "shape_gallery",
     # ops
     "DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_crf", "dense_crf_exact", "dense_crf_steps", "mean_field_step", "potts_compatibility", "appearance_kernel", "coarse_probs", "crf_grid_search", "gibbs_energy", "mean_field_free_energy", "unary_from_probs", "message_passing", "compatibility_transform", "build_lattice", "lattice_filter",
     "CHECKERBOARD_METHODS", "checkerboard_stack", "checkerboard_strength", "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets", "IGNORE_INDEX", "INTERPOLATION_METHODS", "RFRecord", "bilinear_kernel", "bilinear_upsampler", "block_targets",
@@ -88,12 +93,15 @@ __all__ = [
     # checkpoints
     "CHECKPOINTS", "checkpoint_path", "checkpoint_metric", "load_checkpoint", "save_checkpoint", "scheme_study_results", "large_kernel_study_results", "scheme_val_set", "size_scores",
     "roi_study_results", "build_study_net",
+    "LSE_HEADS", "LSE_VARIANTS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor", "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch", "lse_val_set", "train_lse", "detect_lse", "evaluate_lse", "swapped_transfer", "probe_mappings", "transfer_mask_frame", "head_masks_on_gt_boxes", "gt_box_mask_iou",
+    "LSE_ITERATIONS", "LSE_VAL_SCENES", "lse_study_results",
     # pictures and widgets
     "draw_fcis_head", "draw_ps_tiles", "draw_roi_grid", "draw_score_map", "grid_segments", "tile_mosaic",
     "draw_fcn_architecture", "fcn_tensor_sizes", "draw_crf_kernel", "draw_crf_steps", "draw_free_energy", "draw_sampling_footprint", "draw_valid_taps", "draw_aspp_taps", "draw_aspp_footprint", "draw_context_schemes", "draw_gcn_impulse", "draw_kernel_footprints", "draw_gcn_pipeline", "footprint_overlay", "draw_pooled", "draw_roi_align_samples", "draw_roi_bins", "CLASS_ERROR_COLORS", "class_error_map", "draw_class_errors", "ERROR_COLORS", "draw_confusion", "draw_error_map", "draw_image", "draw_instances", "draw_labels",
     "draw_overlay", "error_map", "legend_patches", "overlay", "FigureWidget", "interpolation_explorer",
     "iou_explorer", "new_figure", "receptive_field_explorer", "footprint_explorer", "aspp_explorer", "crf_explorer", "roi_explorer", "fcis_explorer", "kernel_explorer", "detection_explorer",
     "draw_mask_rcnn_architecture", "detection_colours", "draw_boxes", "draw_anchors", "draw_objectness", "draw_detections", "draw_ranked_detections",
+    "draw_shape_family", "draw_mask_prob", "draw_head_masks", "draw_lse_diagram", "transfer_explorer",
     # exercises
     "check", "solution",
 ]

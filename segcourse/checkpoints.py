@@ -30,6 +30,7 @@ from .models.fcis import FCIS, fcis_predict, init_from_fcn, instance_boxes, trai
 from .models.fcn import FCN
 from .models.gcn import LargeKernelNet
 from .models.mask_rcnn import build_mask_rcnn, evaluate_mask_rcnn, train_mask_rcnn
+from .models.lse import build_lse_mask_rcnn, evaluate_lse, lse_val_set, train_lse
 from .data.detection import detection_val_set
 from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
 from .models.tiny_fcn import TinyFCN
@@ -43,7 +44,8 @@ __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint"
            "train_scheme", "scheme_val_set", "size_scores", "scheme_study_results", "LK_NETS",
            "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
            "train_head_on_features", "load_frozen_backbone", "large_kernel_study_results", "MASK_RCNN_ITERATIONS", "ROI_STUDY_ITERATIONS",
-           "ROI_STUDY_VAL_EXTRA", "ROI_STUDY_NETS", "build_study_net", "roi_study_results"]
+           "ROI_STUDY_VAL_EXTRA", "ROI_STUDY_NETS", "build_study_net", "roi_study_results",
+           "LSE_ITERATIONS", "LSE_VAL_SCENES", "lse_study_results"]
 
 
 # -- training sets and recipes ---------------------------------------------------------------------
@@ -140,11 +142,19 @@ def _val_box_ap(model: nn.Module) -> float:
     return _val_detection(model)["box"]["AP"]
 
 
-#: The metrics a checkpoint can promise (all on the 80 shipped val scenes).
+def _lse_val_mask_ap(model: nn.Module) -> float:
+    """COCO mask AP (0.50:0.95, all 24 classes) of an LSE model's transfer head on the first 100 of
+    lesson 12's validation scenes (:func:`segcourse.models.lse.lse_val_set`)."""
+    images, targets = lse_val_set(100)
+    return evaluate_lse(model, images, targets, heads=("transfer",))["transfer"]["AP"]
+
+
+#: The metrics a checkpoint can promise (on the 80 shipped val scenes; lse_* on lesson 12's scenes).
 METRICS: dict[str, Callable[[nn.Module], float]] = {"val_miou": _val_miou,
                                                      "val_crop_accuracy": _val_crop_accuracy,
                                                      "val_mask_ap_gt_boxes": _val_mask_ap_gt_boxes,
-                                                     "val_mask_ap": _val_mask_ap, "val_box_ap": _val_box_ap}
+                                                     "val_mask_ap": _val_mask_ap, "val_box_ap": _val_box_ap,
+                                                     "lse_val_mask_ap": _lse_val_mask_ap}
 
 
 def _train_tiny_fcn(model: nn.Module, progress: bool = True) -> dict:
@@ -421,6 +431,37 @@ def roi_study_results() -> dict:
     return json.loads(path.read_text())
 
 
+# -- lesson 12: Learning to Segment Every Thing ---------------------------------------------------
+
+#: Iterations of each run of lesson 12's study (one model holds the agnostic, transfer and oracle
+#: mask heads on one detector; batches of 8 fresh 24-class scenes, one torch thread).
+LSE_ITERATIONS = 2000
+#: Validation scenes of lesson 12's study (:func:`segcourse.models.lse.lse_val_set`).
+LSE_VAL_SCENES = 400
+#: Where ``python -m segcourse.tooling.lse_study --merge`` writes the study's runs (under data/).
+LSE_STUDY_RESULTS = "results/lse_study.json"
+
+
+def _train_lse_recipe(iterations: int):
+    def recipe(model: nn.Module, progress: bool = True, seed: int = 0, **kw) -> dict:
+        hist = train_lse(model, iterations, seed=seed, threads=1, progress=progress, **kw)
+        last = {k: sum(v[-50:]) / len(v[-50:]) for k, v in hist["losses"].items()}
+        return {"iterations": hist["iterations"], "seconds": round(hist["seconds"], 1), "threads": 1, "seed": seed,
+                "final_loss": sum(hist["loss"][-50:]) / len(hist["loss"][-50:]), "final_losses": last}
+    return recipe
+
+
+def lse_study_results() -> dict:
+    """The recorded runs of lesson 12's study (``data/results/lse_study.json``): ``{"val_scenes",
+    "runs": [{"net", "seed", "iterations", "seconds", "heads": {head: {"AP", "AP_A", "AP_B",
+    "per_class"}}, "box": {...}, "probe": {kind: {"AP_B", "per_class"}}, "curve": [...]}, ...]}``."""
+    import json
+    path = data_dir() / LSE_STUDY_RESULTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.tooling.lse_study` (see its docstring)")
+    return json.loads(path.read_text())
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -470,6 +511,11 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "mrcnn_pool": CheckpointSpec(
         lambda: build_study_net("mrcnn_pool"), _train_mask_rcnn_recipe(ROI_STUDY_ITERATIONS),
         "the same with RoIPool in both heads (same seed, data, iterations)", ("11",), "val_mask_ap", 0.15, half=True),
+    "lse": CheckpointSpec(
+        build_lse_mask_rcnn, _train_lse_recipe(LSE_ITERATIONS),
+        "LSE in miniature: the tiny Mask R-CNN on 24 shape classes (masks of 18), agnostic / transfer / oracle "
+        f"mask heads (+ 2 transfer variants), seed 0, {LSE_ITERATIONS:,} iterations", ("12",), "lse_val_mask_ap", 0.2,
+        half=True),
     "lk_gcn15": _lk_spec("lk_gcn15", 0.31, "Large Kernel Matters' Fig. 3 framework: GCN k = 15 head on the course backbone at stride 8"),
 }
 

@@ -57,20 +57,22 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
-def _scene_item(seed: int, size: int, k: int):
-    scene = render_scene(seed, size)
+def _scene_item(seed: int, size: int, k: int, renderer=render_scene):
+    scene = renderer(seed, size)
     image = dihedral(image_tensor(scene.image), k).contiguous()
     inst = dihedral(torch.from_numpy(scene.instance), k)
     sem = dihedral(torch.from_numpy(scene.semantic), k)
     return image, instance_targets(inst, sem)
 
 
-def detection_batch(step: int, batch_size: int = 8, data_seed: int = DETECTION_TRAIN_SEED, size: int = 128):
+def detection_batch(step: int, batch_size: int = 8, data_seed: int = DETECTION_TRAIN_SEED, size: int = 128,
+                    renderer=render_scene):
     """Training batch ``step`` of a run: ``batch_size`` fresh scenes, each under one of the 8
     flips/rotations. Scene ``i`` of the batch is ``render_scene(data_seed * 10**6 + step *
     batch_size + i)`` (the same in every run with this ``data_seed``, whatever the model), its
     symmetry a seeded draw. Returns (list of (3, S, S) float images in [0, 1], list of targets as
-    :func:`instance_targets`)."""
+    :func:`instance_targets`). ``renderer(seed, size) -> Scene`` (default :func:`render_scene`)
+    draws the scenes, e.g. :func:`segcourse.data.shapes.render_shapes_scene` (lesson 12)."""
     step = check_int(step, "step", min_value=0)
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     data_seed = check_int(data_seed, "data_seed", min_value=1)
@@ -78,7 +80,7 @@ def detection_batch(step: int, batch_size: int = 8, data_seed: int = DETECTION_T
         raise ValueError(f"data_seed: {DETECTION_VAL_SEED} renders the validation scenes; pick another")
     first = data_seed * 10**6 + step * batch_size
     ks = np.random.default_rng([data_seed, step]).integers(0, 8, batch_size)
-    items = [_scene_item(first + i, size, int(k)) for i, k in enumerate(ks)]
+    items = [_scene_item(first + i, size, int(k), renderer) for i, k in enumerate(ks)]
     return [im for im, _ in items], [t for _, t in items]
 
 

@@ -98,6 +98,7 @@ class Scene:
                x2/y2 exclusive (so ``x2 - x1`` is the width in pixels).
     full_area: (N,) int64 pixels the instance would cover without occluders (inside the image).
     seed:      the seed it was rendered from.
+    names:     the class names of its shape family (:data:`CLASSES` unless another family rendered it).
     """
 
     image: np.ndarray
@@ -107,6 +108,7 @@ class Scene:
     boxes: np.ndarray
     full_area: np.ndarray
     seed: int
+    names: tuple = CLASSES    # class names of the shape family (index = class id)
 
     @property
     def masks(self) -> np.ndarray:
@@ -120,7 +122,7 @@ class Scene:
         return np.bincount(self.instance.ravel(), minlength=len(self.classes) + 1)[1:].astype(np.int64)
 
     def __repr__(self) -> str:
-        names = ", ".join(CLASSES[c] for c in self.classes)
+        names = ", ".join(self.names[c] for c in self.classes)
         return f"Scene(seed={self.seed}, size={self.image.shape[:2]}, instances=[{names}])"
 
 
@@ -237,31 +239,64 @@ def _polygon(cls: int, cx: float, cy: float, r: float, ang: float, extra: float)
     return [(cx + rad * math.cos(a + ang), cy + rad * math.sin(a + ang)) for a, rad in pts]
 
 
-def _coverage(cls: int, cx: float, cy: float, r: float, ang: float, extra: float,
-              size: int) -> tuple[slice, slice, np.ndarray] | None:
-    """Sub-sample counts (0.._SS**2) of the shape over its clipped bounding region, or None."""
+def _subsample_grid(cx: float, cy: float, r: float, size: int):
+    """The sub-sample centres of the clipped square region around (cx, cy) of half-side r + 1 px:
+    ``(y0, y1, x0, x1, py (h*_SS, 1), px (1, w*_SS))``, or None when the region is empty."""
     y0, y1 = max(int(math.floor(cy - r)) - 1, 0), min(int(math.ceil(cy + r)) + 1, size)
     x0, x1 = max(int(math.floor(cx - r)) - 1, 0), min(int(math.ceil(cx + r)) + 1, size)
     if y0 >= y1 or x0 >= x1:
         return None
     py = ((np.arange((y1 - y0) * _SS) + 0.5) / _SS + y0)[:, None]
     px = ((np.arange((x1 - x0) * _SS) + 0.5) / _SS + x0)[None, :]
-    if cls == 1:
-        inside = (px - cx) * (px - cx) + (py - cy) * (py - cy) <= r * r
-    else:
-        verts = _polygon(cls, cx, cy, r, ang, extra)
+    return y0, y1, x0, x1, py, px
+
+
+def _inside_polygon(verts: list[tuple[float, float]], px: np.ndarray, py: np.ndarray,
+                    inside: np.ndarray | None = None) -> np.ndarray:
+    """Even-odd rule: (h, w) bool of the sub-samples inside the closed polygon ``verts``; passing
+    ``inside`` XORs another loop into it (a hole, for shapes with several loops)."""
+    if inside is None:
         inside = np.zeros((py.shape[0], px.shape[1]), dtype=bool)
-        for (xa, ya), (xb, yb) in zip(verts, verts[1:] + verts[:1]):
-            if ya == yb:
-                continue
-            crosses = (ya > py) != (yb > py)                      # (h, 1)
-            xint = xa + (py - ya) * ((xb - xa) / (yb - ya))       # (h, 1)
-            inside ^= crosses & (px < xint)
+    for (xa, ya), (xb, yb) in zip(verts, verts[1:] + verts[:1]):
+        if ya == yb:
+            continue
+        crosses = (ya > py) != (yb > py)                      # (h, 1)
+        xint = xa + (py - ya) * ((xb - xa) / (yb - ya))       # (h, 1)
+        inside ^= crosses & (px < xint)
+    return inside
+
+
+def _counts(inside: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> tuple[slice, slice, np.ndarray]:
+    """Sub-sample counts (0.._SS**2) per pixel of an inside/outside map of the sub-samples."""
     cov = inside.reshape(y1 - y0, _SS, x1 - x0, _SS).sum(axis=(1, 3), dtype=np.int64)
     return slice(y0, y1), slice(x0, x1), cov
 
 
-def _sample_objects(rng: np.random.Generator, size: int) -> list[dict]:
+def _coverage(cls: int, cx: float, cy: float, r: float, ang: float, extra: float,
+              size: int) -> tuple[slice, slice, np.ndarray] | None:
+    """Sub-sample counts (0.._SS**2) of the shape over its clipped bounding region, or None."""
+    grid = _subsample_grid(cx, cy, r, size)
+    if grid is None:
+        return None
+    y0, y1, x0, x1, py, px = grid
+    if cls == 1:
+        inside = (px - cx) * (px - cx) + (py - cy) * (py - cy) <= r * r
+    else:
+        inside = _inside_polygon(_polygon(cls, cx, cy, r, ang, extra), px, py)
+    return _counts(inside, y0, y1, x0, x1)
+
+
+def _course_shape_params(rng: np.random.Generator, cls: int) -> tuple[float, float]:
+    """(angle, extra) of a course-class object (the draws' order is part of the shipped data)."""
+    ang = rng.uniform(0.0, 2 * math.pi) if cls != 1 else 0.0
+    extra = {4: rng.uniform(0.36, 0.5), 5: rng.uniform(0.16, 0.3)}.get(cls, 0.0)
+    return ang, extra
+
+
+def _sample_objects(rng: np.random.Generator, size: int, num_classes: int = NUM_CLASSES,
+                    shape_params=_course_shape_params) -> list[dict]:
+    """Sizes, classes (1..num_classes - 1), positions (with occlusion), and ``shape_params(rng,
+    cls) -> (angle, extra)`` of a scene's objects."""
     k = size / 128.0
     objs = []
     if rng.random() < 0.33:  # one large object at the back
@@ -269,7 +304,7 @@ def _sample_objects(rng: np.random.Generator, size: int) -> list[dict]:
     for _ in range(int(rng.integers(1, 7)) - len(objs)):
         objs.append(dict(diam=max(10.0 * k, math.exp(rng.uniform(math.log(10), math.log(64))) * k), large=False))
     for i, o in enumerate(objs):
-        o["cls"] = int(rng.integers(1, NUM_CLASSES))
+        o["cls"] = int(rng.integers(1, num_classes))
         lo, hi = (0.3, 0.7) if o["large"] else (0.04, 0.96)
         o["cx"], o["cy"] = rng.uniform(lo, hi) * size, rng.uniform(lo, hi) * size
         if i > 0 and rng.random() < 0.45:  # overlap an earlier object: partial occlusion
@@ -278,18 +313,17 @@ def _sample_objects(rng: np.random.Generator, size: int) -> list[dict]:
             t = rng.uniform(0.0, 2 * math.pi)
             o["cx"] = min(max(a["cx"] + d * math.cos(t), lo * size), hi * size)
             o["cy"] = min(max(a["cy"] + d * math.sin(t), lo * size), hi * size)
-        o["ang"] = rng.uniform(0.0, 2 * math.pi) if o["cls"] != 1 else 0.0
-        o["extra"] = {4: rng.uniform(0.36, 0.5), 5: rng.uniform(0.16, 0.3)}.get(o["cls"], 0.0)
+        o["ang"], o["extra"] = shape_params(rng, o["cls"])
         o["texture_seed"] = int(rng.integers(0, 2**63))
     return objs
 
 
-def _paint(objs: list[dict], bg: np.ndarray, size: int):
+def _paint(objs: list[dict], bg: np.ndarray, size: int, coverage=_coverage):
     img = bg.copy()
     owner = np.zeros((size, size), dtype=np.int64)      # index into objs, +1
     full = []
     for i, o in enumerate(objs):
-        res = _coverage(o["cls"], o["cx"], o["cy"], o["diam"] / 2, o["ang"], o["extra"], size)
+        res = coverage(o["cls"], o["cx"], o["cy"], o["diam"] / 2, o["ang"], o["extra"], size)
         if res is None:
             full.append(0)
             continue
@@ -314,19 +348,25 @@ def render_scene(seed: int, size: int = 128) -> Scene:
     """
     seed = check_int(seed, "seed", min_value=0)
     size = check_int(size, "size", min_value=32, max_value=1024)
-    rng = np.random.default_rng(seed)
+    return _render(np.random.default_rng(seed), seed, size, NUM_CLASSES, _course_shape_params, _coverage)
+
+
+def _render(rng: np.random.Generator, seed: int, size: int, num_classes: int, shape_params, coverage,
+            names: tuple = CLASSES) -> Scene:
+    """Background, objects (:func:`_sample_objects`), painting with ``coverage``, labels: the
+    scene of a shape family (the course's five classes, or :mod:`segcourse.data.shapes`)."""
     bg = _background(rng, size)
-    objs = _sample_objects(rng, size)
+    objs = _sample_objects(rng, size, num_classes, shape_params)
     while True:
-        img, owner, full = _paint(objs, bg, size)
+        img, owner, full = _paint(objs, bg, size, coverage)
         visible = np.bincount(owner.ravel(), minlength=len(objs) + 1)[1:]
         keep = [o for o, a in zip(objs, visible) if a >= MIN_AREA]
         if len(keep) < len(objs):  # dropping only uncovers the others: one repaint suffices
             objs = keep
-            img, owner, full = _paint(objs, bg, size)
+            img, owner, full = _paint(objs, bg, size, coverage)
         if objs:
             break
-        objs = _sample_objects(rng, size)  # (rare) every object was too small: draw again
+        objs = _sample_objects(rng, size, num_classes, shape_params)  # (rare) every object was too small
 
     classes = np.array([o["cls"] for o in objs], dtype=np.int64)
     instance = owner
@@ -334,4 +374,4 @@ def render_scene(seed: int, size: int = 128) -> Scene:
     boxes = boxes_from_masks(instance[None] == np.arange(1, len(objs) + 1)[:, None, None]).astype(np.float64)
     image = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
     return Scene(image=image, semantic=semantic.astype(np.int64), instance=instance, classes=classes,
-                 boxes=boxes, full_area=full, seed=seed)
+                 boxes=boxes, full_area=full, seed=seed, names=names)

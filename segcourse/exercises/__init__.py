@@ -4,13 +4,13 @@ dict, gathered here explicitly (no scanning, nothing registers itself on import)
 """
 from __future__ import annotations
 
-from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09, lesson10, lesson11
+from . import lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09, lesson10, lesson11, lesson12
 from .checking import Case, CheckResult, Exercise, check_function, check_value, compare
 
 __all__ = ["check", "solution", "EXERCISES", "CheckResult", "Case", "Exercise", "check_function",
            "check_value", "compare"]
 
-_LESSONS = (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09, lesson10, lesson11)
+_LESSONS = (lesson00, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09, lesson10, lesson11, lesson12)
 
 
 def _gather() -> dict:

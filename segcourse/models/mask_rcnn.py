@@ -139,14 +139,15 @@ def set_roi_op(model, op: str, impl: str = "segcourse"):
 def train_mask_rcnn(model, iterations: int, *, seed: int = 0, batch_size: int = 8, lr: float = 2e-3,
                     warmup: int = 100, weight_decay: float = 1e-4, data_seed: int | None = None,
                     threads: int = 2, progress: bool = True, desc: str = "Mask R-CNN", checkpoints=(),
-                    on_checkpoint=None) -> dict:
+                    on_checkpoint=None, batch_fn=None) -> dict:
     """Train ``model`` for ``iterations`` steps on fresh scenes (:func:`detection_batch`).
 
     AdamW, linear warm-up over ``warmup`` steps then cosine decay to 0. ``data_seed`` (default
     ``DETECTION_TRAIN_SEED + seed``) fixes the scenes and their order, so runs with the same seed
     see the same batches whatever their RoI op. ``checkpoints``: iterations after which
     ``on_checkpoint(model, iteration, seconds)`` is called (the model is put in eval mode for the
-    call, then back). Returns ``{"loss": [per-step total], "losses": {name: [per-step]},
+    call, then back). ``batch_fn(step, batch_size, data_seed) -> (images, targets)`` replaces
+    :func:`detection_batch` (e.g. lesson 12's 24-class scenes). Returns ``{"loss": [per-step total], "losses": {name: [per-step]},
     "seconds": float, "iterations": int}``; leaves the model in eval mode.
     """
     iterations = check_int(iterations, "iterations", min_value=1)
@@ -172,7 +173,7 @@ def train_mask_rcnn(model, iterations: int, *, seed: int = 0, batch_size: int = 
     model.train()
     bar = tqdm(total=iterations, desc=desc, disable=not progress, leave=True)
     for step in range(iterations):
-        images, targets = detection_batch(step, batch_size, data_seed)
+        images, targets = (batch_fn or detection_batch)(step, batch_size, data_seed)
         losses = model(images, targets)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
