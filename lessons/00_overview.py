@@ -377,7 +377,7 @@ sc.check("00.iou_from_confusion", iou_from_confusion)
 # | [09](09_fcis.ipynb) | position-sensitive inside/outside scores (FCIS) | Li et al., arXiv:1611.07709 |
 # | [10](10_roi_pool_vs_roi_align.ipynb) | RoI pooling vs RoIAlign (双线性插值) | He et al., Mask R-CNN, arXiv:1703.06870 |
 # | [11](11_mask_rcnn.ipynb) | Mask R-CNN = Faster R-CNN + FCN | arXiv:1703.06870 |
-# | 12 (coming) | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |
+# | [12](12_learning_to_segment_every_thing.ipynb) | learning to segment every thing (迁移学习, 学习一个映射) | Hu et al., arXiv:1711.10370 |
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Glossary · 术语

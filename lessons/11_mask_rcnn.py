@@ -650,4 +650,4 @@ sc.detection_explorer(model, images[:10], targets[:10], scene=1)
 # Segmentation*, arXiv:1411.4038. T.-Y. Lin et al., *Microsoft COCO*, arXiv:1405.0312 (AP).
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← RoI pooling vs RoIAlign](10_roi_pool_vs_roi_align.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← RoI pooling vs RoIAlign](10_roi_pool_vs_roi_align.ipynb) · [contents](00_overview.ipynb#Road-map) · [Learning to Segment Every Thing →](12_learning_to_segment_every_thing.ipynb)

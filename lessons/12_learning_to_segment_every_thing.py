@@ -470,4 +470,4 @@ sc.check("12.partial_loss", partial_loss)
 # arXiv:1703.06870. T.-Y. Lin et al., *Feature Pyramid Networks for Object Detection*, arXiv:1612.03144.
 
 # %% [markdown] slideshow={"slide_type": "skip"} tags=["nav"]
-# [← RoI pooling vs RoIAlign](10_roi_pool_vs_roi_align.ipynb) · [contents](00_overview.ipynb#Road-map)
+# [← Mask R-CNN](11_mask_rcnn.ipynb) · [contents](00_overview.ipynb#Road-map)
