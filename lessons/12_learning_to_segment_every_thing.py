@@ -124,9 +124,11 @@ for ax, k in zip(axes, range(4)):
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# > Ask the room which B class should be easiest to transfer to. The 7-point star sits between two
-# > A stars; the frame has no close relative with a hole of its shape (the ring's hole is round).
-# > Class is shape only: colours and textures are drawn from one distribution for every class.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > > Ask the room which B class should be easiest to transfer to. The 7-point star sits between two
+# > > A stars; the frame has no close relative with a hole of its shape (the ring's hole is round).
+# > > Class is shape only: colours and textures are drawn from one distribution for every class.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The model: one detector, three mask heads
@@ -219,9 +221,11 @@ for name in ("loss_mask_agnostic", "loss_mask_transfer", "loss_mask_oracle", "lo
 _ = model0.eval()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# > The autograd table is the whole design in four lines: no mask loss reaches the detection weights
-# > (stop-gradient); the partial heads' losses train the backbone; the oracle's does not; the
-# > classifier's loss trains the detection weights of every class, A and B alike.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > > The autograd table is the whole design in four lines: no mask loss reaches the detection weights
+# > > (stop-gradient); the partial heads' losses train the backbone; the oracle's does not; the
+# > > classifier's loss trains the detection weights of every class, A and B alike.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Training (a short live run)
@@ -277,9 +281,11 @@ for row, i, d in zip(axes, scenes, dets):
 plt.show()
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# > On ground-truth boxes every head draws the object's own class (the transfer and oracle heads pick
-# > their class channel from the true label, not a prediction). On the model's detections they use
-# > the predicted label, so a B object taken for its A relative gets that relative's mask.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > > On ground-truth boxes every head draws the object's own class (the transfer and oracle heads pick
+# > > their class channel from the true label, not a prediction). On the model's detections they use
+# > > the predicted label, so a B object taken for its A relative gets that relative's mask.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The same measured over every object of 100 validation scenes: each head draws the mask of the
@@ -354,10 +360,12 @@ for h, label in variants.items():
     print(f"{label:36s} {ap:>14s} {iou_b:>26s}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# > One seed gives the heads the same everything, so their differences are not initialisation
-# > luck; but with one run and a few dozen objects per B class, a point or two of AP is noise. The mask
-# > IoU on ground-truth boxes (thousands of pixels per object, no detection in the way) is the
-# > steadier measure. Box AP on B bounds what any mask head can reach on B.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > > One seed gives the heads the same everything, so their differences are not initialisation
+# > > luck; but with one run and a few dozen objects per B class, a point or two of AP is noise. The mask
+# > > IoU on ground-truth boxes (thousands of pixels per object, no detection in the way) is the
+# > > steadier measure. Box AP on B bounds what any mask head can reach on B.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. The probe: is the transfer class-specific?
@@ -383,10 +391,12 @@ print("this checkpoint on 100 scenes, ground-truth boxes:", {k: round(v, 3) for 
       f"own {iou['transfer']['B']:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# > Read the probe row by row: if "own" is clearly above "unrelated" and "mean of A", $\mathcal{T}$
-# > gives B classes weights of their own; if "relative" is close to "own", what it gives them is
-# > close to their relatives'; if all columns are equal, $\mathcal{T}$ draws one generic mask and the
-# > class-specific machinery is idle.
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > > Read the probe row by row: if "own" is clearly above "unrelated" and "mean of A", $\mathcal{T}$
+# > > gives B classes weights of their own; if "relative" is close to "own", what it gives them is
+# > > close to their relatives'; if all columns are equal, $\mathcal{T}$ draws one generic mask and the
+# > > class-specific machinery is idle.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Swap the weights yourself
