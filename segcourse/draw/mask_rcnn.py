@@ -162,7 +162,7 @@ def draw_objectness(objectness, ax=None, title: str | None = None, vmax: float =
     return im
 
 
-def _detection_layers(image, detections: dict, class_names, alpha: float):
+def _detection_layers(image, detections: dict, class_names, alpha: float, max_labels=None):
     import matplotlib.colors as mcolors
 
     img = to_rgb(image).copy()
@@ -176,6 +176,8 @@ def _detection_layers(image, detections: dict, class_names, alpha: float):
         rgb = np.array(mcolors.to_rgb(colours[k]), np.float32)
         img[masks[k]] = (1 - alpha) * img[masks[k]] + alpha * rgb
     text = [f"{class_names[int(c)]} {s:.2f}" for c, s in zip(labels, scores)]
+    if max_labels is not None:             # the best max_labels (detections come best first)
+        text = text[:max_labels]
     return img, boxes, colours, text
 
 
@@ -190,9 +192,11 @@ def draw_detections(image, detections: dict, class_names, ax=None, title: str | 
     return draw_boxes(img, boxes, colours, text, ax=ax, title=title)
 
 
-def update_detections(artists: dict, image, detections: dict, class_names, alpha: float = 0.45) -> None:
-    """Redraw :func:`draw_detections`' artists in place for new detections on ``image``."""
-    img, boxes, colours, text = _detection_layers(image, detections, class_names, alpha)
+def update_detections(artists: dict, image, detections: dict, class_names, alpha: float = 0.45,
+                      max_labels: int | None = None) -> None:
+    """Redraw :func:`draw_detections`' artists in place for new detections on ``image`` (text
+    labels for the best ``max_labels`` only, if given: text boxes are slow to draw)."""
+    img, boxes, colours, text = _detection_layers(image, detections, class_names, alpha, max_labels)
     artists["image"].set_data(img)
     x1, y1, x2, y2 = (boxes[:, i] - 0.5 for i in range(4))
     segs = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x2, y2], 1), np.stack([x1, y2], 1),

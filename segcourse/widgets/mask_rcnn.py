@@ -16,6 +16,8 @@ from .base import _widgets, connect, new_figure
 
 __all__ = ["detection_explorer"]
 
+_LABELS = 6      # text labels for the scene's best detections only (matplotlib text boxes are slow)
+
 
 def detection_explorer(model, images, targets: list, scene: int = 0, score_threshold: float = 0.05,
                        nms_iou: float = 0.5):
@@ -36,8 +38,20 @@ def detection_explorer(model, images, targets: list, scene: int = 0, score_thres
     context = threshold_context(cands, targets)
     most = max(len(c["scores"]) for c in cands) * len(cands)
 
+    frames = {}
+
     def compute(scene, score_threshold, nms_iou):
-        return threshold_frame(context, scene, score_threshold, nms_iou)
+        # the all-scene part (filtering, matching, AP) depends on the thresholds only
+        key = (round(score_threshold, 6), round(nms_iou, 6))
+        if key not in frames:
+            frames[key] = threshold_frame(context, 0, score_threshold, nms_iou)
+        frame = dict(frames[key])
+        if scene != 0:
+            one = threshold_frame({**context, "candidates": [cands[scene]], "targets": [targets[scene]],
+                                   "ious": [context["ious"][scene]]}, 0, score_threshold, nms_iou)
+            frame["detections"] = one["detections"]
+        frame["scene"] = scene
+        return frame
 
     first = compute(scene, score_threshold, nms_iou)
     fig, axes = new_figure((8.4, 3.6), ncols=2)
@@ -54,7 +68,7 @@ def detection_explorer(model, images, targets: list, scene: int = 0, score_thres
     }
 
     def redraw(st):
-        update_detections(det_art, images[st["scene"]], st["detections"], CLASSES)
+        update_detections(det_art, images[st["scene"]], st["detections"], CLASSES, max_labels=_LABELS)
         update_ranked_detections(rank_art, st["ranked"], st["ranked_tp"], st["objects"], st["score_threshold"],
                                  min(most, 400))
         d = st["detections"]
