@@ -32,7 +32,7 @@ from .._validate import as_tensor, check_choice, check_int
 from ..data.detection import detection_batch, instance_targets, dihedral
 from ..data.images import image_tensor
 from ..data.shapes import NUM_SHAPE_CLASSES, SHAPE_CLASSES, SHAPES_A, SHAPES_B, render_shapes_scene, shape_class_ids
-from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, train_mask_rcnn
+from .mask_rcnn import MASK_RCNN_CONFIG, build_mask_rcnn, positive_rois, train_mask_rcnn
 
 __all__ = ["LSE_HEADS", "LSE_VARIANTS", "LSE_SOURCES", "LSE_TRAIN_SEED", "LSE_VAL_SEED", "WeightTransfer", "TransferMaskPredictor",
            "detection_weights", "partial_mask_loss", "LSERoIHeads", "build_lse_mask_rcnn", "lse_batch",
@@ -222,12 +222,7 @@ class LSERoIHeads(nn.Module):
         if self.training:
             loss_classifier, loss_box_reg = fastrcnn_loss(class_logits, box_regression, labels, regression_targets)
             losses = {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
-            mask_props, pos_matched, pos_labels = [], [], []
-            for p, m, lb in zip(proposals, matched_idxs, labels):
-                pos = torch.where(lb > 0)[0]
-                mask_props.append(p[pos])
-                pos_matched.append(m[pos])
-                pos_labels.append(lb[pos])
+            mask_props, pos_matched, pos_labels = positive_rois(proposals, matched_idxs, labels)
             pooled = self.mask_roi_pool(features, mask_props, image_shapes)
             m = 2 * pooled.shape[-1]
             tgt = torch.cat([project_masks_on_boxes(t["masks"], p, i, m) for t, p, i in zip(targets, mask_props, pos_matched)]) \

@@ -36,7 +36,7 @@ from ..seed import seed_everything
 from .common import SmallBackbone
 
 __all__ = ["MASK_RCNN_CONFIG", "FPNBackbone", "build_mask_rcnn", "roi_extractor", "set_roi_op",
-           "train_mask_rcnn", "iteration_seconds", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages",
+           "train_mask_rcnn", "iteration_seconds", "detect", "positive_rois", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages",
            "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame",
            "threshold_context",
            "mask_rcnn_losses_by_hand"]
@@ -251,6 +251,19 @@ def detect(model, images, batch_size: int = 16, mask_threshold: float = 0.5) -> 
     return out
 
 
+def positive_rois(proposals: list, matched: list, labels: list) -> tuple[list, list, list]:
+    """The RoIs the mask head trains on: per image, the sampled proposals whose label is an object
+    (> 0), with their matched object index and label. Lists of (P_i, 4), (P_i,), (P_i,) in;
+    the same three lists, positives only, out."""
+    boxes, idx, labs = [], [], []
+    for p, m, lb in zip(proposals, matched, labels):
+        keep = torch.where(lb > 0)[0]
+        boxes.append(p[keep])
+        idx.append(m[keep])
+        labs.append(lb[keep])
+    return boxes, idx, labs
+
+
 def mask_rcnn_losses_by_hand(model, images: list, targets: list) -> dict:
     """The five Mask R-CNN losses of one batch recomputed from the model's own intermediate
     tensors, next to torchvision's values (lesson 11). Deterministic given torch's RNG state; runs
@@ -320,12 +333,7 @@ def _losses_by_hand(model, images, targets, theirs):
     sl1 = torch.where(d.abs() < beta, 0.5 * d ** 2 / beta, d.abs() - 0.5 * beta)
     ours["loss_box_reg"] = float(sl1.sum() / cl.numel())
     # mask: per-pixel sigmoid BCE of the ground-truth class's 28 x 28 logits, positives only
-    pos_props, mask_labels, pos_matched = [], [], []
-    for pr, lb, mi in zip(props, cls_labels, matched):
-        keep = torch.where(lb > 0)[0]
-        pos_props.append(pr[keep])
-        mask_labels.append(lb[keep])
-        pos_matched.append(mi[keep])
+    pos_props, pos_matched, mask_labels = positive_rois(props, matched, cls_labels)
     logits = rh.mask_predictor(rh.mask_head(rh.mask_roi_pool(feats, pos_props, imgs.image_sizes)))
     m = logits.shape[-1]
     from torchvision.models.detection.roi_heads import project_masks_on_boxes
