@@ -576,8 +576,8 @@ lv = sc.fpn_levels([t["boxes"] for t in targets], 3, 5, 64, 4)
 print("FPN heads pool from: " + ", ".join(f"stride {8 * 2 ** k}: {(lv == k).float().mean():.0%}" for k in range(3)))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# With FPN, most of our objects are pooled at stride 8, where the median object spans 3 cells
-# (printed above). What the pooling does at each stride, on **our** validation objects: the region
+# With FPN, most of our objects are pooled at stride 8, where the median object spans only a few
+# cells (printed above). What the pooling does at each stride, on **our** validation objects: the region
 # each op reads against the true box (lesson 10's `sc.quantisation_error`: edge displacement in
 # pixels, and the IoU of a 28×28 mask target laid over that region instead of the box: 1 = no
 # harm; "spread" = how much the displacement varies from box to box, the part no head can learn
