@@ -141,7 +141,7 @@ def lab(tmp_path_factory):
             raise RuntimeError("jupyter lab did not start:\n" + (base / "lab.log").read_text()[-3000:])
         time.sleep(0.3)
     try:
-        yield {"url": url, "token": token, "root": root, "proc": proc, "log": base / "lab.log"}
+        yield {"url": url, "token": token, "root": root, "proc": proc, "log": base / "lab.log", "settings": settings}
     finally:
         pgid = proc.pid  # start_new_session: the server leads its own group (kernels included)
         for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
@@ -510,3 +510,45 @@ def test_fresh_lesson_shows_no_pass_and_no_solution(lab, page, notebook):
              for ln in "".join(c["source"]).splitlines()}           # the scaffold a stub gives the student
     shown = [ln for ln in _solution_lines(notebook.name[:2]) if ln in text and ln not in stubs]
     assert not shown, f"{notebook.name}: solution lines visible before anything is run: {shown[:3]}"
+
+
+def test_deck_left_open_does_not_come_back(lab, browser):
+    """A slideshow left open must not come back in deck mode (no menu bar, no file browser) the next
+    time the course is opened. jupyterlab-slideshow keeps "presentation mode on" in the user
+    settings, so ``/lab?reset`` alone brings the deck back (the control, asserted: else this test
+    proves nothing); ``./course open`` first runs ``labsettings close-deck``, then prints
+    ``/lab?reset``: the menu bar and the file browser must show, no deck."""
+    from segcourse.tooling.labsettings import close_deck
+
+    def open_course_url(shot):
+        ctx = browser.new_context(viewport=VIEWPORT)
+        pg = ctx.new_page()
+        pg.console = Console(pg)
+        pg.goto(f"{lab['url']}/lab?reset&token={lab['token']}")            # what ./course open prints
+        pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
+        pg.wait_for_function("() => window.jupyterapp.shell.node.querySelector('.lm-TabBar')", timeout=60_000)
+        time.sleep(3)                    # the deck, if on, takes over the shell
+        _shot(pg, shot)
+        state = {"menu": pg.locator("#jp-menu-panel").is_visible(),
+                 "files": pg.locator(".jp-FileBrowser").first.is_visible(),
+                 "errors": pg.console.course_errors()}
+        ctx.close()
+        return state
+
+    def leave_deck_on():
+        ctx = browser.new_context(viewport=VIEWPORT)
+        pg = ctx.new_page()
+        _open_notebook(pg, lab, _lesson_notebooks()[0].name)
+        pg.evaluate("() => window.jupyterapp.commands.execute('deck:start')")
+        pg.locator(".jp-Deck").first.wait_for(timeout=20_000)
+        time.sleep(3)                    # the setting is saved
+        ctx.close()                      # the tab is closed with the deck on
+
+    leave_deck_on()
+    control = open_course_url("deck_reopen_without_close.png")
+    assert not control["menu"], "control failed: /lab?reset alone did not bring the deck back"
+    assert close_deck(lab["settings"]) is True           # ./course open's first step: it was still on
+    fixed = open_course_url("deck_course_open.png")
+    assert fixed["menu"], "no menu bar after ./course open"
+    assert fixed["files"], "no file browser after ./course open"
+    assert not fixed["errors"], "console errors:\n" + "\n".join(fixed["errors"])

@@ -138,3 +138,20 @@ def test_shipped_lab_settings_switch_jupyter_news_off():
     course = (ROOT / "course").read_text()
     assert '--LabApp.app_settings_dir="$ROOT/segcourse/tooling/jupyter"' in course
     assert "/lab?reset&token=" in course
+    # the deck's "on" lives in the user settings, which ?reset does not touch: switched off first
+    assert course.index("segcourse.tooling.labsettings close-deck") < course.index("/lab?reset&token=")
+
+
+def test_close_deck_switches_only_the_deck_off(tmp_path):
+    from segcourse.tooling.labsettings import DECK_SETTINGS, close_deck
+    assert close_deck(tmp_path) is False                      # no settings file: nothing to do
+    f = tmp_path / DECK_SETTINGS
+    f.parent.mkdir(parents=True)
+    raw = ('{\n    // Decks\n    // jupyterlab-slideshow:plugin\n\n    // Activate Deck\n'
+           '    "active": true,\n    "showCodeCellPrompt": true\n}')
+    f.write_text(raw)
+    assert close_deck(tmp_path) is True
+    assert f.read_text() == raw.replace('"active": true', '"active": false')   # comments and the rest kept
+    assert close_deck(tmp_path) is False
+    with pytest.raises(TypeError, match="settings_dir"):
+        close_deck(3)
