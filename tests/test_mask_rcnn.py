@@ -305,6 +305,27 @@ def test_threshold_frame(net, val):
     assert bool((f["ranked"][:-1] >= f["ranked"][1:]).all())
     with pytest.raises(ValueError, match="scene"):
         sc.threshold_frame(ctx, scene=9)
+    from segcourse.models.mask_rcnn import scene_detections      # the widget's scene-only path
+    for scene, thr, nms in ((0, 0.05, 0.5), (2, 0.3, 0.3), (3, 0.6, 0.9)):
+        one, full = scene_detections(ctx, scene, thr, nms), sc.threshold_frame(ctx, scene, thr, nms)["detections"]
+        assert set(one) == set(full) and all(torch.equal(one[k], full[k]) for k in one)
+
+
+def test_detection_overlay_equals_painting_one_by_one():
+    """draw_detections' blend in one pass = painting the masks worst first, best last (brute force)."""
+    from matplotlib.colors import to_rgb
+    from segcourse.draw.mask_rcnn import _detection_layers, detection_colours
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(3, 24, 24, generator=g)
+    masks = torch.rand(5, 24, 24, generator=g) > 0.6                   # overlapping masks
+    det = {"boxes": torch.tensor([[0, 0, 8, 8]] * 5, dtype=torch.float32), "labels": torch.tensor([1, 2, 3, 1, 5]),
+           "scores": torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5]), "masks": masks}
+    img, *_ = _detection_layers(image, det, sc.CLASSES, 0.45)
+    ref = image.permute(1, 2, 0).numpy().astype(np.float64).copy()
+    for k, c in reversed(list(enumerate(detection_colours(det["labels"].numpy())))):
+        m = masks[k].numpy()
+        ref[m] = 0.55 * ref[m] + 0.45 * np.array(to_rgb(c))
+    assert np.abs(img - ref).max() < 1e-5
 
 
 @pytest.mark.parametrize("seed", [0, 3, 5])

@@ -172,9 +172,14 @@ def _detection_layers(image, detections: dict, class_names, alpha: float, max_la
     scores = as_array(detections["scores"], "detections['scores']", shape=(d,))
     masks = as_array(detections["masks"], "detections['masks']", shape=(d,) + img.shape[:2]).astype(bool)
     colours = detection_colours(labels)
-    for k in reversed(range(d)):
-        rgb = np.array(mcolors.to_rgb(colours[k]), np.float32)
-        img[masks[k]] = (1 - alpha) * img[masks[k]] + alpha * rgb
+    rows, cols = masks.any(2), masks.any(1)                          # (D, H), (D, W): each mask's extent
+    for k in reversed(range(d)):                                     # worst first, best last (on top)
+        r, c = np.flatnonzero(rows[k]), np.flatnonzero(cols[k])
+        if not len(r):
+            continue
+        sl = (slice(r[0], r[-1] + 1), slice(c[0], c[-1] + 1))      # blend inside the mask's extent only
+        m, sub = masks[k][sl], img[sl]
+        sub[m] = (1 - alpha) * sub[m] + alpha * np.array(mcolors.to_rgb(colours[k]), np.float32)
     text = [f"{class_names[int(c)]} {s:.2f}" for c, s in zip(labels, scores)]
     if max_labels is not None:             # the best max_labels (detections come best first)
         text = text[:max_labels]
@@ -218,22 +223,24 @@ def draw_ranked_detections(scores, tp, objects: int, threshold: float, ax=None, 
     """Every kept detection of a set of images in score order: its score (y) against its rank (x),
     green if it matches an object (mask IoU >= 0.5), red if not; a dashed line at the score
     threshold, a dotted one at the number of objects (the most true positives possible).
-    Returns ``{"points", "threshold", "objects"}`` for :func:`update_ranked_detections`."""
+    Returns ``{"points", "threshold", "objects"}`` for :func:`update_ranked_detections`.
+
+    Few ticks, short axis labels naming the lines, no legend (say in the text around it: green
+    matches an object, red does not): a widget redraws this at every change, and drawing text,
+    glyph by glyph, is most of the cost of a redraw."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
     sc = as_array(scores, "scores", ndim=1)
     t = as_array(tp, "tp", shape=sc.shape).astype(bool)
     ax, own = get_axes(ax, figsize=(4, 3))
     pts = ax.scatter(np.arange(len(sc)), sc, s=6, c=[TP_COLOUR if v else FP_COLOUR for v in t], linewidths=0)
     thr = ax.axhline(threshold, color="#555555", ls="--", lw=0.8)
     obj = ax.axvline(objects - 0.5, color="#555555", ls=":", lw=0.8)
-    ax.set_xlabel("rank of the detection (all scenes)")
-    ax.set_ylabel("score")
+    ax.set_xlabel("rank (dotted: number of objects)", fontsize=8)
+    ax.set_ylabel("score (dashed: threshold)", fontsize=8)
     ax.set_ylim(0, 1.02)
-    from matplotlib.lines import Line2D
-    ax.legend(handles=[Line2D([], [], ls="", marker="o", ms=4, color=TP_COLOUR, label="matches an object"),
-                       Line2D([], [], ls="", marker="o", ms=4, color=FP_COLOUR, label="no match"),
-                       Line2D([], [], ls="--", color="#555555", label="score threshold"),
-                       Line2D([], [], ls=":", color="#555555", label="number of objects")],
-              fontsize=7, loc="upper right", frameon=False)
+    ax.xaxis.set_major_locator(MaxNLocator(3, integer=True))
+    ax.yaxis.set_major_locator(FixedLocator([0, 0.5, 1]))
     finish(ax, title, own, axis_off=False)
     return {"points": pts, "threshold": thr, "objects": obj}
 

@@ -38,7 +38,7 @@ from .common import SmallBackbone
 __all__ = ["MASK_RCNN_CONFIG", "FPNBackbone", "build_mask_rcnn", "roi_extractor", "set_roi_op",
            "train_mask_rcnn", "iteration_seconds", "detect", "positive_rois", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages",
            "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame",
-           "threshold_context",
+           "threshold_context", "scene_detections",
            "mask_rcnn_losses_by_hand"]
 
 #: The sizes every part of the course's Mask R-CNN is built with (see the module docstring).
@@ -613,6 +613,27 @@ def threshold_context(candidates: list, targets: list) -> dict:
             "ious": [mask_ious(c["masks"], t["masks"].bool()) for c, t in zip(candidates, targets)]}
 
 
+def _kept(cand: dict, tgt: dict, iou: torch.Tensor, score_threshold: float, nms_iou: float):
+    """One image's final filtering: kept indices (score order), their labels, scores, mask IoUs with
+    the objects, and whether each matches an object of its class at mask IoU 0.5 (greedy, COCO's)."""
+    keep = filter_detections(cand, score_threshold, nms_iou)
+    lab, sco, i = cand["labels"][keep], cand["scores"][keep], iou[keep]
+    same = torch.where(lab[:, None] == tgt["labels"][None, :], i, torch.full_like(i, -1.0))
+    tp = torch.from_numpy(greedy_match(same.double().numpy(), 0.5) >= 0)     # keep is in score order
+    return keep, lab, sco, i, tp
+
+
+def scene_detections(context: dict, scene: int, score_threshold: float = 0.05, nms_iou: float = 0.5) -> dict:
+    """:func:`threshold_frame`'s ``detections`` of one scene alone (no AP): what a widget needs when
+    only the scene changes."""
+    cands = context["candidates"]
+    scene = check_int(scene, "scene", min_value=0, max_value=len(cands) - 1)
+    keep, *_, tp = _kept(cands[scene], context["targets"][scene], context["ious"][scene], score_threshold, nms_iou)
+    det = {key: cands[scene][key][keep] for key in ("boxes", "labels", "scores", "masks")}
+    det["tp"] = tp
+    return det
+
+
 def threshold_frame(context: dict, scene: int = 0, score_threshold: float = 0.05, nms_iou: float = 0.5) -> dict:
     """Lesson 11's threshold explorer, one frame: the final filtering (:func:`filter_detections`)
     applied to every image's :func:`detection_candidates` at these thresholds, then scored.
@@ -624,18 +645,15 @@ def threshold_frame(context: dict, scene: int = 0, score_threshold: float = 0.05
     (:func:`segcourse.metrics.coco_ap_from_ious`, equal to pycocotools')."""
     cands, targets = context["candidates"], context["targets"]
     scene = check_int(scene, "scene", min_value=0, max_value=len(cands) - 1)
-    ious, dcl, dsc, tps = [], [], [], []
+    ious, dcl, dsc, tps, keeps = [], [], [], [], []
     for cand, tgt, iou in zip(cands, targets, context["ious"]):
-        keep = filter_detections(cand, score_threshold, nms_iou)
-        lab, sco = cand["labels"][keep], cand["scores"][keep]
-        i = iou[keep]
-        same = torch.where(lab[:, None] == tgt["labels"][None, :], i, torch.full_like(i, -1.0))
-        tps.append(torch.from_numpy(greedy_match(same.double().numpy(), 0.5) >= 0))   # keep is in score order
+        keep, lab, sco, i, tp = _kept(cand, tgt, iou, score_threshold, nms_iou)
+        keeps.append(keep)
+        tps.append(tp)
         ious.append(i)
         dcl.append(lab)
         dsc.append(sco)
-    k = filter_detections(cands[scene], score_threshold, nms_iou)
-    det = {key: cands[scene][key][k] for key in ("boxes", "labels", "scores", "masks")}
+    det = {key: cands[scene][key][keeps[scene]] for key in ("boxes", "labels", "scores", "masks")}
     det["tp"] = tps[scene]
     scores, tp = torch.cat(dsc), torch.cat(tps)
     order = scores.argsort(descending=True, stable=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from .._validate import check_float, check_images, check_int
 from ..data.scenes import CLASSES
 from ..draw.mask_rcnn import draw_detections, draw_ranked_detections, update_detections, update_ranked_detections
-from ..models.mask_rcnn import detection_candidates, threshold_context, threshold_frame
+from ..models.mask_rcnn import detection_candidates, scene_detections, threshold_context, threshold_frame
 from .base import _widgets, connect, new_figure
 
 __all__ = ["detection_explorer"]
 
-_LABELS = 6      # text labels for the scene's best detections only (matplotlib text boxes are slow)
+_LABELS = 3      # text labels for the scene's best detections only (matplotlib text boxes are slow)
 
 
 def detection_explorer(model, images, targets: list, scene: int = 0, score_threshold: float = 0.05,
@@ -47,9 +47,7 @@ def detection_explorer(model, images, targets: list, scene: int = 0, score_thres
             frames[key] = threshold_frame(context, 0, score_threshold, nms_iou)
         frame = dict(frames[key])
         if scene != 0:
-            one = threshold_frame({**context, "candidates": [cands[scene]], "targets": [targets[scene]],
-                                   "ious": [context["ious"][scene]]}, 0, score_threshold, nms_iou)
-            frame["detections"] = one["detections"]
+            frame["detections"] = scene_detections(context, scene, score_threshold, nms_iou)
         frame["scene"] = scene
         return frame
 
