@@ -15,6 +15,10 @@ One torch thread per process (run two side by side on 2 cores).
     python -m segcourse.tooling.lse_study --runs lse:1 --out /tmp/b.jsonl
     python -m segcourse.tooling.lse_study --merge /tmp/a.jsonl /tmp/b.jsonl
 
+``--rescore-checkpoint OLD.json``: score the shipped ``lse`` checkpoint (the seed-0 run, half
+precision) on ``--val`` scenes and write it as the seed-0 record, keeping the training record of
+OLD.json (an earlier results file): how the seed-0 run, scored first on 100 scenes, got its 400.
+
 ``name:seed[:iterations]`` (default ``LSE_ITERATIONS``). ``--write-checkpoints`` saves the seed-0
 run of ``lse`` at the recipe's iterations as the shipped file (what ``./course retrain lse``
 makes). ``--merge`` writes ``data/results/lse_study.json``.
@@ -107,7 +111,26 @@ def main(argv=None) -> int:
     p.add_argument("--merge", nargs="*", help="JSON lines files -> data/results/lse_study.json")
     p.add_argument("--val", type=int, default=LSE_VAL_SCENES, help="validation scenes (smoke runs: fewer)")
     p.add_argument("--curve", type=int, nargs="*", default=[700, 1400], help="iterations of the B AP curve")
+    p.add_argument("--rescore-checkpoint", metavar="OLD_JSON", help="score the shipped lse checkpoint as the seed-0 run")
     a = p.parse_args(argv)
+    if a.rescore_checkpoint:
+        if not a.out:
+            p.error("--out is required with --rescore-checkpoint")
+        torch.set_num_threads(1)
+        old = next(r for r in json.loads(Path(a.rescore_checkpoint).read_text())["runs"]
+                   if r["net"] == "lse" and r["seed"] == 0)
+        t = time.perf_counter()
+        images, targets = lse_val_set(a.val)
+        rec = {**old, "val_scenes": a.val, **score(load_checkpoint("lse"), images, targets),
+               "eval_seconds": round(time.perf_counter() - t, 1),
+               "note": f"trained by this tool (seed 0); scored on {a.val} val scenes from the shipped half-precision "
+                       "checkpoint (--rescore-checkpoint); the curve's points are on the first 100"}
+        rec.pop("val100_transfer_AP", None)
+        with open(a.out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        h = rec["heads"]
+        print("lse seed 0 (checkpoint): B mask AP " + " ".join(f"{k} {h[k]['AP_B']:.3f}" for k in h), flush=True)
+        return 0
     if a.merge:
         runs = [json.loads(line) for f in a.merge for line in Path(f).read_text().splitlines() if line.strip()]
         runs.sort(key=lambda r: (r["net"], r["seed"], r["iterations"]))
