@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 24.1
+#     seconds: 28.2
 #     terms: "\u56DE\u5FC6\u7ECF\u5178\u7684VGG-16 recall VGG-16, \u611F\u53D7\u91CE\
 #       \ receptive field, \u6B65\u957F stride, \u5168\u5377\u79EF fully convolutional,\
 #       \ \u5377\u79EF\u5316 convolutionalization"

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 29.0
+#     seconds: 38.0
 #     terms: "\u591A\u5C42feature\u8DF3\u63A5\u7ED3\u6784 skip architecture, FCN-32s/16s/8s,\
 #       \ \u5168\u5377\u79EF fully convolutional, \u8F6C\u7F6E\u5377\u79EF transposed\
 #       \ convolution"
@@ -31,10 +31,13 @@
 #    how much, and where the skip scores are added;
 # 2. explain the two initialisations that make the skips safe to add (zero score layers,
 #    bilinear transposed convolutions) and check the second against `F.interpolate`;
-# 3. train the three nets on the course data and compare them with mIoU, per-class IoU, the
-#    boundary F-score and accuracy near boundaries;
-# 4. derive FCN's crop offsets from the layer geometry, and say why a centred crop is not the same;
-# 5. read error maps that keep the class (correct class, wrong class, missed, false positive), and
+# 3. turn a trained classifier into an FCN (the paper's central move: convolutionalize, then
+#    fine-tune), check the conversion exactly, and measure what starting from the classifier buys
+#    against starting from scratch at the same budget;
+# 4. compare FCN-32s, 16s and 8s with mIoU, per-class IoU, the boundary F-score and accuracy near
+#    boundaries;
+# 5. derive FCN's crop offsets from the layer geometry, and say why a centred crop is not the same;
+# 6. read error maps that keep the class (correct class, wrong class, missed, false positive), and
 #    judge whether the paper's ordering (8s ≥ 16s ≥ 32s) holds on our data, and why.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
@@ -75,16 +78,17 @@ sc.seed_everything()
 #   parent's stride-32 scores, and its stride-16 map is their 2× bilinear upsampling (checked
 #   below). Its output is close to FCN-32s's, not equal (2× then 16× bilinear is not 32×
 #   bilinear). This is what makes the paper's staged training (16s started from a trained 32s)
-#   safe; we train from scratch, so here it only means the skips start switched off.
+#   safe; here every net starts from the same classifier (section 2), so a fresh FCN-16s or 8s
+#   starts with exactly the classifier's stride-32 scores and its skips switched off.
 # * crop: in FCN's Caffe nets the two maps to be added have different sizes and grids, so one is
 #   cropped at an offset fixed by the layer geometry (section 1b computes it). In our net, with
 #   SAME padding and sides that are multiples of 32, the maps already have equal sizes and
 #   `sc.fuse_scores` crops the first map to the second's size, centred, which here cuts nothing and
 #   agrees with the geometry (also computed in 1b). Exercise 1 writes the centred crop anyway.
 #
-# Not as in the paper: the paper trains in stages (16s from a trained 32s, 8s from a trained 16s),
-# we train each net from scratch with the same seed and budget, so differences come from the
-# architecture alone; and we use BatchNorm to train from scratch on a CPU.
+# Not as in the paper: the paper trains in stages (16s from a trained 32s, 8s from a trained 16s);
+# we start each net from the same classifier with the same seed and budget, so differences come
+# from the architecture alone; and we use BatchNorm (also in the classifier) to train on a CPU.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The score maps of each variant on one 128×128 image, and a check of the upsampling against a
@@ -208,32 +212,129 @@ sc.check("04.fuse", fuse)
 # *Stuck?* A solution opens only on request: run `print(sc.solution("04.fuse"))` in a new cell.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
-# ## 2. Training
+# ## 2. FCN as the paper tells it: a classifier first, then fine-tuning
+#
+# The paper's central move (arXiv:1411.4038, sections 3.1 and 4.1): take a classifier trained on
+# ImageNet (VGG-16), convolutionalize its fully connected layers (lesson 01), add the score layers,
+# and fine-tune the whole net for segmentation. Its classifier learned from 1.2 M pictures with one
+# label each, no masks.
+#
+# At course scale, `sc.load_checkpoint("fcn_classifier")` has exactly the FCN's layers (the backbone
+# above; fc6 a fully connected layer on a 3×3 window of pool5, so its input is a 96×96 crop; fc7;
+# fc8 to the six classes) and learned the course's ImageNet: **name what is at the centre of a
+# 96×96 crop**, one label per crop: the class that covers most of the crop's central 16×16 pixels,
+# background included (`sc.classification_crops`). Its crops come from scenes of a dataset seed no
+# segmenter trains on; part of them are centred on an object, or background would be nearly every
+# label.
+
+# %% slideshow={"slide_type": null}
+clf = sc.load_checkpoint("fcn_classifier")
+val_crops, val_labels = sc.fcn_classifier_crops("val")          # 4 crops per val scene
+named = sc.predict_proba(clf, val_crops).argmax(1)
+print(f"pre-training: {clf.meta['train_crops']:,} crops, {clf.meta['epochs']} epochs; labels per class "
+      + ", ".join(f"{n} {c:,}" for n, c in zip(sc.CLASSES, clf.meta["label_counts"])))
+print(f"val crops named right: {(named == val_labels).double().mean():.1%} "
+      f"(always answering 'background': {(val_labels == 0).double().mean():.1%})")
+fig, axes = plt.subplots(1, 8, figsize=(12, 1.9))
+for ax, k in zip(axes, [i for i in range(len(val_labels)) if val_labels[i] != 0][:6] + [0, 1]):
+    sc.draw_image(val_crops[k], ax=ax)
+    ax.add_patch(plt.Rectangle((39.5, 39.5), 16, 16, fill=False, ec="white", lw=1))
+    ax.set_title(f"{sc.CLASSES[val_labels[k]]}\nsaid: {sc.CLASSES[named[k]]}", fontsize=8)
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# `sc.init_from_classifier` turns it into an FCN: the backbone copied as it is, fc6's weight
+# reshaped into a 3×3 convolution (`sc.fc_as_conv`, lesson 01), fc7 and fc8 into 1×1
+# convolutions (fc8 becomes `score_fr`); the skip scores start at zero and the upsamplers
+# bilinear. The check: on a 96×96 crop the FCN's pool5 is 3×3, so the centre cell of its
+# stride-32 scores sees exactly the crop and must equal the classifier's scores. And before any
+# fine-tuning, the convolutionalized classifier already segments (coarsely: one label per 32×32
+# cell, like lesson 02's heat maps):
+
+# %% slideshow={"slide_type": null}
+fcn_from_clf = sc.init_from_classifier(sc.FCN("32s", num_classes=len(sc.CLASSES)), clf).eval()
+with torch.no_grad():
+    centre = fcn_from_clf.score_maps(val_crops)["stride32"][:, :, 1, 1]
+    print(f"centre cell vs classifier, largest difference over {len(val_crops)} crops: "
+          f"{(centre - clf(val_crops)).abs().max():.1e}")
+train_images, train_masks = sc.load_scenes("train")
+val_images, val_masks = sc.load_scenes("val")
+C = len(sc.CLASSES)
+untuned = sc.mean_iou(sc.confusion_matrix(sc.predict(fcn_from_clf, val_images), val_masks, num_classes=C))
+print(f"FCN-32s straight from the classifier, no fine-tuning: val mIoU {untuned:.3f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ### Fine-tuning
 #
 # Each net trains with `sc.train_segmentation` (pixel-wise cross-entropy, Adam, a one-cycle
 # schedule: the learning rate rises from small to its maximum over the first part of training,
-# then anneals to near zero (Smith and Topin, arXiv:1708.07120), seeded flips). A short live run of FCN-8s on 48 images, to show the loop:
+# then anneals to near zero (Smith and Topin, arXiv:1708.07120), seeded flips). A short live run
+# of FCN-8s from the classifier on 48 images, to show the loop:
 
 # %% slideshow={"slide_type": null} tags=["nbval-ignore-output"]
-train_images, train_masks = sc.load_scenes("train")
-val_images, val_masks = sc.load_scenes("val")
-demo = sc.FCN("8s", num_classes=len(sc.CLASSES))
+demo = sc.init_from_classifier(sc.FCN("8s", num_classes=C), clf)
 history = sc.train_segmentation(demo, train_images[:48], train_masks[:48], epochs=1, desc="FCN-8s, one epoch, 48 images")
 print(f"{history['steps']} steps, mean training loss {history['loss'][0]:.3f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# The shipped checkpoints ran a longer schedule, each made by `./course retrain
-# fcn32s` (and `fcn16s`, `fcn8s`), a few minutes per net on two cores. On the 320 shipped training
-# scenes alone these nets overfit (they learn the training shapes, not shapes in general), so the
-# schedule adds scenes rendered in memory by `sc.render_scenes(n, seed=1)`: the same generator as
-# the shipped data with another dataset seed, so none of them is a validation scene. The budget is
-# the same for all three nets (wall time is not printed because it depends on the machine's load):
+# The shipped checkpoints ran a longer schedule, each made by `./course retrain fcn32s` (and
+# `fcn16s`, `fcn8s`; retrain `fcn_classifier` first). On the 320 shipped training scenes alone
+# these nets overfit (they learn the training shapes, not shapes in general), so the schedule adds
+# scenes rendered in memory by `sc.render_scenes(n, seed=1)`: the same generator as the shipped
+# data with another dataset seed, so none of them is a validation scene. The budget is the same for
+# all three nets (wall time is not printed because it depends on the machine's load):
 
 # %% slideshow={"slide_type": null}
 nets = {v: sc.load_checkpoint(f"fcn{v}") for v in sc.FCN_VARIANTS}
 for v, net in nets.items():
-    print(f"FCN-{v}: {net.meta['train_scenes']} training scenes, {net.meta['epochs']} epochs, "
-          f"final training loss {net.meta['final_loss']:.3f}")
+    print(f"FCN-{v}: from the {net.meta['init']}, {net.meta['train_scenes']:,} training scenes, "
+          f"{net.meta['epochs']} epochs, final training loss {net.meta['final_loss']:.3f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ### Does starting from the classifier help?
+#
+# The paper's claim is that a classifier's features transfer: fine-tuning it beats training the
+# segmenter from scratch. The study behind this table (`python -m segcourse.tooling.fcn_study`,
+# results in `data/results/fcn_transfer.json`) trains FCN-8s both ways with the same recipe: the
+# same scenes in the same order, the same number of iterations, per seed; only the starting
+# weights differ. Scores on 480 val scenes (the 80 shipped ones and 400 more from a dataset seed no
+# net trains on), after every epoch (the learning curves) and at the end:
+
+# %% slideshow={"slide_type": null}
+study = sc.fcn_study_results()
+runs8 = [r for r in study["runs"] if r["net"] == "fcn8s"]
+print(f"{'FCN-8s':22s} {'mIoU':>6s} {'bnd F':>6s} {'band acc':>8s}   mIoU after epoch 1 / 4 / 8 / last")
+for r in runs8:
+    c = {p["epoch"]: p["miou"] for p in r["curve"]}
+    print(f"from {r['init']:10s} seed {r['seed']} {r['miou']:6.3f} {r['boundary_f']:6.3f} {r['band3_accuracy']:8.3f}   "
+          + " / ".join(f"{c[e]:.3f}" for e in (1, 4, 8, r["epochs"])))
+by_seed = {}
+for r in runs8:
+    by_seed.setdefault(r["seed"], {})[r["init"]] = r
+pairs = [d for d in by_seed.values() if len(d) == 2]
+gains = [d["classifier"]["miou"] - d["scratch"]["miou"] for d in pairs]
+early = [d["classifier"]["curve"][0]["miou"] - d["scratch"]["curve"][0]["miou"] for d in pairs]
+print(f"from the classifier - from scratch, seed by seed: after epoch 1 " + ", ".join(f"{g:+.3f}" for g in early)
+      + "; at the end " + ", ".join(f"{g:+.3f}" for g in gains))
+sc.draw_learning_curves(runs8, title="FCN-8s: val mIoU (480 scenes) after each epoch")
+plt.show()
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Read the curves before the last numbers: where the two starts differ most is early, when the
+# net from scratch still has to learn what the classifier already knows; the printed differences
+# say how much of that is left at the end of this budget. The study has one training seed: a final
+# difference of a point or two could move with another seed, the early one is far larger than that.
+# Our "ImageNet" is small and close to the segmentation data (the same renderer), so this measures
+# the paper's mechanism, not its scale.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
+# >
+# > Ask the class before showing the curves: what can a net that only ever saw one label per crop
+# > know that helps draw outlines? (Edges, textures, what each shape looks like; not where its
+# > outline is.) Then point at the first epoch, where that knowledge shows, and at the last one,
+# > where both nets have seen the same masks (the recipe printed above), and ask whether a larger,
+# > more varied pre-training set (ImageNet is both) would keep its lead longer.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Results on the validation split
@@ -247,7 +348,6 @@ for v, net in nets.items():
 # the rest.
 
 # %% slideshow={"slide_type": null}
-C = len(sc.CLASSES)
 preds, scores = {}, {}
 for v, net in nets.items():
     preds[v] = sc.predict(net, val_images)
@@ -340,12 +440,11 @@ for k in kinds:
 # What the corrected maps and counts show, read from the trends printed above. FCN-32s's scores
 # live on a 4×4 grid, so its outlines can only be bilinear interpolations of 16 numbers per class;
 # FCN-8s's live on a 16×16 grid. The skips pay off in *where*: from FCN-32s to FCN-8s the missed
-# and false-positive pixels, the errors along and around the outlines, fall, and the correct-class
-# pixels rise. They do much less for *what*: the wrong-class pixels rise too, so part of the
-# foreground the finer nets recover is given the wrong shape class. On scene 1 this dominates:
-# FCN-8s outlines the objects more closely than FCN-32s but names most of their pixels wrongly, and
-# a binarised error map would have shown it as the best of the three. Recognising a shape is the
-# job of the deep, coarse layers, which the skips do not change.
+# and false-positive pixels, the errors along and around the outlines, fall several-fold, and the
+# correct-class pixels rise. The wrong-class pixels, shapes taken for other shapes, change far less
+# from net to net (printed above): naming a shape is the job of the deep, coarse layers, which the
+# skips do not change. A binarised error map would count every one of them as correct, on scene 1
+# as on every scene.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ### What can each output stride express? An estimate
@@ -386,14 +485,14 @@ for v in sc.FCN_VARIANTS:
 # gain of the fitted estimate from stride 32 to stride 8 with the nets' gain, and read the last
 # numbers below (trained mIoU as a share of the fitted estimate). Where that share falls as the
 # stride gets finer, recognition and training, not the grid, are what limit the finer nets; the
-# rising wrong-class counts of section 3 say the same.
+# wrong-class counts of section 3, which the skips barely move, say the same.
 #
-# **Be careful with what these numbers can prove.** One seed per net, one training budget, trained
-# from scratch (the paper fine-tunes an ImageNet VGG-16 in stages).
+# **Be careful with what these numbers can prove.** One seed per net, one training budget, each net
+# fine-tuned from the same small classifier (the paper fine-tunes an ImageNet VGG-16 in stages).
 
 # %% slideshow={"slide_type": null}
 print(f"FCN-8s: val mIoU {scores['8s']['mIoU']:.3f} after {nets['8s'].meta['epochs']} epochs on "
-      f"{nets['8s'].meta['train_scenes']} scenes")
+      f"{nets['8s'].meta['train_scenes']:,} scenes, from the {nets['8s'].meta['init']}")
 gain_ceiling = ceiling["8s"]["fitted"] - ceiling["32s"]["fitted"]
 gain_nets = scores["8s"]["mIoU"] - scores["32s"]["mIoU"]
 print(f"stride 32 -> 8: the fitted estimate gains {gain_ceiling:+.3f}, the trained nets gain {gain_nets:+.3f}")
@@ -421,6 +520,10 @@ sc.check("04.boundary_pixels", boundary_pixels)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
+# - FCN's central move: a classifier's fully connected layers become convolutions (fc6's weight
+#   reshaped), and the whole net is fine-tuned for segmentation. Converted exactly, the classifier
+#   already segments coarsely; the study above measured what starting from it buys over starting
+#   from scratch at the same budget (learning curves, one seed).
 # - The skip architecture (多层feature跳接结构) adds class scores computed from shallower, finer
 #   layers (pool4 at stride 16, pool3 at stride 8) to 2× upsampled coarse scores: FCN-32s, 16s, 8s.
 # - Zero-initialised skip scores and bilinear-initialised transposed convolutions make a fresh
@@ -429,7 +532,7 @@ sc.check("04.boundary_pixels", boundary_pixels)
 # - On the course data the table and the band-accuracy curve above show where the finer nets
 #   gain: near boundaries, where a stride-32 grid cannot follow an outline.
 # - Error maps must keep the class (`sc.error_kinds`): the finer nets miss fewer pixels and paint
-#   fewer false positives, but give more pixels the wrong class; a binarised map hides that.
+#   fewer false positives; the wrong-class pixels, which a binarised map hides, barely move.
 # - Caffe's crop offsets for the 100-px-padded VGG-16 follow from the layer geometry
 #   (`sc.fcn_crop_offsets`, section 1b); a centred crop differs from them and depends on the input
 #   size. In our net the two agree.

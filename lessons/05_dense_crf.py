@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 22.8
+#     seconds: 29.3
 #     terms: "\u6761\u4EF6\u968F\u673A\u573A conditional random field, \u5168\u8FDE\u63A5\
 #       \ fully connected, \u5E73\u5747\u573A mean field, \u4E00\u5143\u52BF unary potential,\
 #       \ \u4E8C\u5143\u52BF pairwise potential"
@@ -437,12 +437,13 @@ plt.show()
 # > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
 # >
 # > Why it hurts on the right: the model's only evidence is colour and position. In the figure the
-# > tiny triangle of scene 64 vanishes, the striped cross of scene 16 breaks into pieces and the star
-# > cut by the corner of scene 32 shrinks. A tiny object found
-# > with a few low-confidence pixels is outvoted by the background around it and erased; a striped
-# > object's stripes do not pull each other (two colours), so its arms break up; a region the network
-# > labelled partly with the wrong class becomes consistently labelled with the majority, which can be
-# > the wrong class. The CRF sharpens what the network says; it cannot fix a wrong class. Thin parts,
+# > tiny objects of the first two of the right three columns, which FCN-8s found with a few pixels,
+# > vanish, and in the third the pieces of the objects cut by the image's corner merge into one blob
+# > of one class (the square inside the large disc is a disc for FCN-8s, and stays one). A tiny
+# > object found with a few low-confidence pixels is outvoted by the background around it and erased;
+# > a striped object's stripes do not pull each other (two colours), so its arms can break up; a
+# > region the network labelled partly with the wrong class becomes consistently labelled with the
+# > majority, which can be the wrong class. The CRF sharpens what the network says; it cannot fix a wrong class. Thin parts,
 # > which the lecture lists as a typical CRF failure, gain on average here: FCN-8s had already lost
 # > them, and the appearance kernel recovers some along the colour edges.
 
@@ -544,8 +545,8 @@ sc.check("05.mean_field_step", mean_field_step)
 #   compatibility sign is only notation). Its form decreases the free energy at every parallel
 #   step; the paper's parallel form can rise and oscillate (checkerboard above).
 # - On the course scenes, after FCN-8s the CRF raises mIoU, boundary F and accuracy near
-#   boundaries (table above), most of it in the first step; it erases tiny low-confidence objects,
-#   breaks striped ones and spreads a wrong class over a region of one colour.
+#   boundaries (table above), most of it in the first step; it erases tiny low-confidence objects
+#   and cannot fix a region the network gave the wrong class (the right three columns above).
 #
 # **References.** L.-C. Chen, G. Papandreou, I. Kokkinos, K. Murphy, A. Yuille, *Semantic Image
 # Segmentation with Deep Convolutional Nets and Fully Connected CRFs* (DeepLab v1), arXiv:1412.7062.

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 30.0
+#     seconds: 28.0
 #     terms: "\u7A7A\u6D1E\u7A7A\u95F4\u91D1\u5B57\u5854\u6C60\u5316 atrous spatial\
 #       \ pyramid pooling (ASPP), \u591A\u5C3A\u5EA6\u4FE1\u606F\u7ED3\u5408\u65B9\u5F0F\
 #       \u7684\u63A2\u7A76 ways to combine multi-scale information, \u56FE\u50CF\u91D1\

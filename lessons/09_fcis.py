@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 29.0
+#     seconds: 31.2
 #     terms: "\u5B9E\u4F8B\u5206\u5272 instance segmentation, \u5168\u5377\u79EF fully\
 #       \ convolutional, \u4F4D\u7F6E\u654F\u611F\u5F97\u5206\u56FE position-sensitive\
 #       \ score maps, inside/outside score \u5185/\u5916\u5F97\u5206, \u611F\u5174\u8DA3\

@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 18.8
+#     seconds: 21.2
 #     terms: "\u56DE\u987E\u4E00\u4E0BROI pooling recall RoI pooling, \u53CC\u7EBF\u6027\
 #       \u63D2\u503C bilinear interpolation, \u975E\u6574\u6570\u50CF\u7D20\u7684\u5207\
 #       \u5272\u70B9 non-integer cut points, RoIAlign, \u4F4D\u7F6E\u654F\u611F position-sensitive"

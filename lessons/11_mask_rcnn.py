@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 144.3
+#     seconds: 32.1
 #     terms: "Mask R-CNN, \u7ED3\u6784\u4E0A Faster R-CNN+FCN structure, RoI Align,\
 #       \ \u66F4\u7CBE\u786E\u7684mask\u4F4D\u7F6E more precise mask positions"
 #     title: Mask R-CNN

@@ -19,28 +19,31 @@ from typing import Callable
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 from ._paths import data_dir
-from ._validate import check_choice
+from ._validate import check_choice, check_int
 from .data.scene_dataset import load_scene_instances, load_scenes, render_scenes
 from .data.scenes import CLASSES
 from .metrics import SIZE_BUCKETS, confusion_matrix, instance_size_iou, mask_ap, mean_iou
 from .models.deeplab import build_scheme
 from .models.fcis import FCIS, fcis_predict, init_from_fcn, instance_boxes, train_fcis
-from .models.fcn import FCN
+from .models.fcn import FCN, init_from_classifier
 from .models.gcn import LargeKernelNet
 from .models.mask_rcnn import build_mask_rcnn, evaluate_mask_rcnn, train_mask_rcnn
 from .models.lse import build_lse_mask_rcnn, evaluate_lse, lse_val_set, train_lse
 from .data.detection import detection_val_set
 from .models.heat_map import VGGClassifier, heat_maps, train_heat_map_classifier
 from .models.tiny_fcn import TinyFCN
-from .ops.labels import block_targets
+from .models.vgg import VGG_WIDTHS
+from .ops.labels import block_targets, classification_crops
 from .seed import seed_everything
-from .train import predict, train_segmentation
+from .train import fit, predict, predict_proba, train_segmentation
 
 __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint", "save_checkpoint",
            "train_checkpoint", "retrain", "checkpoint_metric", "checksums_path", "file_sha256",
-           "recorded_checksums", "record_checksum", "fcn_training_set", "fcis_training_set", "SCHEME_NETS",
+           "recorded_checksums", "record_checksum", "fcn_training_set", "fcis_training_set", "build_fcn_classifier",
+           "fcn_classifier_crops", "train_fcn", "fcn_study_results", "FCN_EPOCHS", "SCHEME_NETS",
            "train_scheme", "scheme_val_set", "size_scores", "scheme_study_results", "LK_NETS",
            "build_large_kernel_net", "train_large_kernel", "large_kernel_val_set", "frozen_features",
            "train_head_on_features", "load_frozen_backbone", "large_kernel_study_results", "MASK_RCNN_ITERATIONS", "ROI_STUDY_ITERATIONS",
@@ -54,11 +57,25 @@ __all__ = ["CHECKPOINTS", "CheckpointSpec", "checkpoint_path", "load_checkpoint"
 TINY_FCN_EPOCHS = 30
 #: The heat-map classifier trains on the FCNs' scenes (``fcn_training_set``), ~3 minutes an epoch.
 HEATMAP_EPOCHS = 8
-#: The shipped FCNs train on the 320 shipped training scenes plus FCN_EXTRA_SCENES rendered in memory
-#: (dataset seed 1, disjoint from the shipped val scenes) for FCN_EPOCHS epochs: about 5 minutes per
-#: net on 2 cores. On 320 scenes alone the nets overfit.
-FCN_EPOCHS = 15
+#: ``fcn_training_set()``: the 320 shipped training scenes plus FCN_EXTRA_SCENES rendered in memory
+#: (dataset seed 1, disjoint from the shipped val scenes); lessons 02 and 07-09 train on it. On 320
+#: scenes alone the nets overfit.
 FCN_EXTRA_SCENES = 2240
+#: Lesson 04's FCNs (the paper's recipe at course scale): start from the pre-trained classifier
+#: ``fcn_classifier`` (``init_from_classifier``), then FCN_EPOCHS epochs over
+#: ``fcn_training_set(FCN_TRAIN_EXTRA)`` (the same scenes, more of seed 1: 4,800), batches of 16,
+#: Adam 3e-3 one-cycle; ``python -m segcourse.tooling.fcn_study`` runs the same recipe from scratch.
+FCN_EPOCHS = 16
+FCN_TRAIN_EXTRA = 4480
+#: The pre-training (lesson 04, "FCN as the paper tells it"): a classifier with the FCN's layers learns
+#: to name what is at the centre of a 96-px crop (``classification_crops``: FCN_CLASSIFIER_CROPS crops
+#: per scene, FCN_CLASSIFIER_FOREGROUND of them centred on an object) of FCN_CLASSIFIER_SCENES scenes
+#: of dataset seed FCN_CLASSIFIER_SEED (no segmenter trains on them), FCN_CLASSIFIER_EPOCHS epochs.
+FCN_CLASSIFIER_SEED = 3
+FCN_CLASSIFIER_SCENES = 6000
+FCN_CLASSIFIER_CROPS = 2
+FCN_CLASSIFIER_FOREGROUND = 0.7
+FCN_CLASSIFIER_EPOCHS = 4
 #: The FCIS head (lesson 09) starts from the shipped fcn8s and trains on the FCNs' scenes, with their
 #: instance maps, for FCIS_EPOCHS epochs of batches of FCIS_BATCH images (960 steps; the first three
 #: VGG blocks are frozen and computed once): about 1.5 minutes with the data on 2 idle cores; on the
@@ -72,16 +89,37 @@ FCIS_LR = 2e-3
 FCIS_LOSS = {"n_jitter": 3, "n_shifted": 2, "n_random": 6, "mask_weight": 3.0}
 
 
-@functools.lru_cache(maxsize=1)
-def fcn_training_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """The shipped FCNs' training set: the 320 shipped training scenes, then FCN_EXTRA_SCENES more
-    rendered from dataset seed 1. Returns images (N, 3, 128, 128) float and masks (N, 128, 128) int64.
+@functools.lru_cache(maxsize=2)
+def fcn_training_set(extra: int = FCN_EXTRA_SCENES) -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's segmentation training set: the 320 shipped training scenes, then ``extra`` more
+    rendered from dataset seed 1 (a longer set starts with the shorter one's scenes). Returns images
+    (N, 3, 128, 128) float and masks (N, 128, 128) int64.
 
-    Built once per process (``./course retrain`` trains four nets on it); callers must not modify it.
+    Built once per process (``./course retrain`` trains several nets on it); callers must not modify it.
     """
     images, masks = load_scenes("train")
-    extra_images, extra_masks = render_scenes(FCN_EXTRA_SCENES, seed=1)
+    extra_images, extra_masks = render_scenes(check_int(extra, "extra", min_value=1), seed=1)
     return torch.cat([images, extra_images]), torch.cat([masks, extra_masks])
+
+
+def build_fcn_classifier() -> VGGClassifier:
+    """Lesson 04's pre-training classifier: the FCN's layers (VGG widths 8-64, SAME convolutions,
+    BatchNorm, fc6 on a 3x3 pool5 window, fc width 128) as a classifier of 96-px crops."""
+    return VGGClassifier(num_classes=len(CLASSES), widths=VGG_WIDTHS, fc_width=128, fc6_kernel=3, padding=1,
+                         fc_batchnorm=True)
+
+
+def fcn_classifier_crops(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """The pre-training crops: ``train`` cuts FCN_CLASSIFIER_CROPS per scene from FCN_CLASSIFIER_SCENES
+    scenes of dataset seed FCN_CLASSIFIER_SEED; ``val`` 4 per shipped val scene. Returns crops
+    (M, 3, 96, 96) and labels (M,) int64 (``classification_crops``)."""
+    if check_choice(split, "split", ("train", "val")) == "train":
+        images, masks = render_scenes(FCN_CLASSIFIER_SCENES, seed=FCN_CLASSIFIER_SEED)
+        per_image = FCN_CLASSIFIER_CROPS
+    else:
+        (images, masks), per_image = load_scenes("val"), 4
+    return classification_crops(images, masks, len(CLASSES), size=96, per_image=per_image,
+                                foreground=FCN_CLASSIFIER_FOREGROUND, seed=0)
 
 
 def fcis_training_set() -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,6 +157,12 @@ def _val_miou(model: nn.Module) -> float:
     return mean_iou(confusion_matrix(predict(model, images), masks, num_classes=len(CLASSES)))
 
 
+def _val_crop_label_accuracy(model: nn.Module) -> float:
+    """Share of the val crops (``fcn_classifier_crops("val")``) whose label the classifier names."""
+    crops, labels = fcn_classifier_crops("val")
+    return float((predict_proba(model, crops).argmax(1) == labels).double().mean())
+
+
 def _val_crop_accuracy(model: nn.Module) -> float:
     """Heat-map cells whose largest class (the classifier's argmax) is the largest class of the
     cell's 32x32 block of the val scenes."""
@@ -151,6 +195,7 @@ def _lse_val_mask_ap(model: nn.Module) -> float:
 
 #: The metrics a checkpoint can promise (on the 80 shipped val scenes; lse_* on lesson 12's scenes).
 METRICS: dict[str, Callable[[nn.Module], float]] = {"val_miou": _val_miou,
+                                                     "val_crop_label_accuracy": _val_crop_label_accuracy,
                                                      "val_crop_accuracy": _val_crop_accuracy,
                                                      "val_mask_ap_gt_boxes": _val_mask_ap_gt_boxes,
                                                      "val_mask_ap": _val_mask_ap, "val_box_ap": _val_box_ap,
@@ -172,12 +217,36 @@ def _train_heatmap(model: nn.Module, progress: bool = True) -> dict:
             "seconds": hist["seconds"]}
 
 
+def _train_fcn_classifier(model: nn.Module, progress: bool = True) -> dict:
+    crops, labels = fcn_classifier_crops("train")
+    # targets as (M, 1): fit's seeded flips mirror the last axis of the targets, a no-op for one label
+    hist = fit(model, crops, labels[:, None], lambda x, y: F.cross_entropy(model(x), y[:, 0]),
+               epochs=FCN_CLASSIFIER_EPOCHS, batch_size=32, lr=3e-3, seed=0, progress=progress,
+               desc="fcn_classifier", threads=1)
+    return {"epochs": FCN_CLASSIFIER_EPOCHS, "threads": 1, "train_crops": int(crops.shape[0]),
+            "label_counts": torch.bincount(labels, minlength=len(CLASSES)).tolist(),
+            "final_loss": hist["loss"][-1], "seconds": hist["seconds"],
+            "val_crop_label_accuracy": _val_crop_label_accuracy(model)}
+
+
+def train_fcn(model: nn.Module, seed: int = 0, init: str = "classifier", progress: bool = True,
+              on_epoch=None) -> dict:
+    """Lesson 04's recipe: ``init`` "classifier" copies the shipped ``fcn_classifier`` into ``model``
+    (``init_from_classifier``; retrain that first), "scratch" keeps ``model``'s own weights; then
+    FCN_EPOCHS epochs over ``fcn_training_set(FCN_TRAIN_EXTRA)`` with data order ``seed``.
+    ``on_epoch(epoch, model)`` as in ``fit``. One torch thread (part of the recipe; run two side by
+    side on 2 cores). Returns the meta dict of the checkpoint."""
+    if check_choice(init, "init", ("classifier", "scratch")) == "classifier":
+        init_from_classifier(model, load_checkpoint("fcn_classifier"))
+    images, masks = fcn_training_set(FCN_TRAIN_EXTRA)
+    hist = train_segmentation(model, images, masks, epochs=FCN_EPOCHS, batch_size=16, lr=3e-3, seed=seed,
+                              progress=progress, desc=f"fcn{model.variant} ({init})", on_epoch=on_epoch, threads=1)
+    return {"epochs": FCN_EPOCHS, "train_scenes": int(images.shape[0]), "init": init, "seed": seed, "threads": 1,
+            "final_loss": hist["loss"][-1], "seconds": hist["seconds"], "val_miou": _val_miou(model)}
+
+
 def _train_fcn(model: nn.Module, progress: bool = True) -> dict:
-    images, masks = fcn_training_set()
-    hist = train_segmentation(model, images, masks, epochs=FCN_EPOCHS, batch_size=16, lr=3e-3, seed=0,
-                              progress=progress, desc=f"fcn{model.variant}")
-    return {"epochs": FCN_EPOCHS, "train_scenes": int(images.shape[0]), "final_loss": hist["loss"][-1],
-            "seconds": hist["seconds"], "val_miou": _val_miou(model)}
+    return train_fcn(model, 0, "classifier", progress)
 
 
 def _train_fcis(model: nn.Module, progress: bool = True) -> dict:
@@ -440,6 +509,8 @@ LSE_ITERATIONS = 2000
 LSE_VAL_SCENES = 400
 #: Where ``python -m segcourse.tooling.lse_study --merge`` writes the study's runs (under data/).
 LSE_STUDY_RESULTS = "results/lse_study.json"
+#: Where ``python -m segcourse.tooling.fcn_study --merge`` writes lesson 04's study (under data/).
+FCN_RESULTS = "results/fcn_transfer.json"
 
 
 def _train_lse_recipe(iterations: int):
@@ -459,6 +530,17 @@ def lse_study_results() -> dict:
     path = data_dir() / LSE_STUDY_RESULTS
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.tooling.lse_study` (see its docstring)")
+    return json.loads(path.read_text())
+
+
+def fcn_study_results() -> dict:
+    """The recorded runs of lesson 04's study (``data/results/fcn_transfer.json``): ``{"val_scenes",
+    "runs": [{"net", "variant", "init", "seed", "epochs", "seconds", "curve": [{"epoch", "miou",
+    "miou_val80"}], "miou", "boundary_f", "band3_accuracy"}, ...]}``."""
+    import json
+    path = data_dir() / FCN_RESULTS
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segcourse.tooling.fcn_study` (see its docstring)")
     return json.loads(path.read_text())
 
 
@@ -484,15 +566,19 @@ CHECKPOINTS: dict[str, CheckpointSpec] = {
     "vgg_heatmap": CheckpointSpec(
         lambda: VGGClassifier(num_classes=len(CLASSES)), _train_heatmap,
         "VGG-16-shaped crop classifier (unpadded, widths 4-32) for heat maps", ("02",), "val_crop_accuracy", 0.93),
+    "fcn_classifier": CheckpointSpec(
+        build_fcn_classifier, _train_fcn_classifier,
+        "the FCNs' layers as a classifier of 96-px crops (what is at the centre?), their pre-training", ("04",),
+        "val_crop_label_accuracy", 0.75),
     "fcn32s": CheckpointSpec(
         lambda: FCN("32s", num_classes=len(CLASSES)), _train_fcn,
-        "FCN-32s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.56),
+        "FCN-32s on the reduced-width VGG-16 backbone, from fcn_classifier", ("04",), "val_miou", 0.57),
     "fcn16s": CheckpointSpec(
         lambda: FCN("16s", num_classes=len(CLASSES)), _train_fcn,
-        "FCN-16s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.62),
+        "FCN-16s on the reduced-width VGG-16 backbone, from fcn_classifier", ("04",), "val_miou", 0.70),
     "fcn8s": CheckpointSpec(
         lambda: FCN("8s", num_classes=len(CLASSES)), _train_fcn,
-        "FCN-8s on the reduced-width VGG-16 backbone", ("04",), "val_miou", 0.66),
+        "FCN-8s on the reduced-width VGG-16 backbone, from fcn_classifier", ("04",), "val_miou", 0.77),
     "fcis": CheckpointSpec(
         lambda: FCIS(num_classes=len(CLASSES), k=3, mask_size=12), _train_fcis,
         "FCIS head (k = 3) on the FCN-8s backbone, from fcn8s", ("09",), "val_mask_ap_gt_boxes", 0.27),

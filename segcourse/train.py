@@ -20,7 +20,7 @@ __all__ = ["fit", "train_segmentation", "predict", "predict_proba"]
 def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, epochs: int,
                        batch_size: int = 16, lr: float = 3e-3, weight_decay: float = 1e-4,
                        seed: int = 0, ignore_index: int = IGNORE_INDEX, flip: bool = True,
-                       progress: bool = True, desc: str = "training") -> dict:
+                       progress: bool = True, desc: str = "training", on_epoch=None, threads: int = 2) -> dict:
     """Train ``model`` with Adam and pixel-wise cross-entropy, deterministically.
 
     images: (N, 3, H, W) float in [0, 1]; masks: (N, H, W) int64 class ids (``ignore_index`` is
@@ -34,7 +34,7 @@ def train_segmentation(model: nn.Module, images: torch.Tensor, masks: torch.Tens
     return fit(model, images, masks,
                lambda x, y: F.cross_entropy(model(x), y, ignore_index=ignore_index),
                epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-               flip=flip, progress=progress, desc=desc)
+               flip=flip, progress=progress, desc=desc, on_epoch=on_epoch, threads=threads)
 
 
 def paired_masks(images: torch.Tensor, masks) -> torch.Tensor:
@@ -48,8 +48,14 @@ def paired_masks(images: torch.Tensor, masks) -> torch.Tensor:
 
 def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, *, epochs: int,
         batch_size: int = 16, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
-        flip: bool = True, progress: bool = True, desc: str = "training") -> dict:
+        flip: bool = True, progress: bool = True, desc: str = "training", on_epoch=None, threads: int = 2) -> dict:
     """The seeded loop every course trainer shares: Adam, one-cycle schedule, tqdm progress bar.
+
+    ``on_epoch(epoch, model)``, if given, is called after each epoch (1, 2, ...) with the model in
+    eval mode (e.g. to score it for a learning curve; it draws nothing from the training's random
+    stream, so the run is the same with or without it); training resumes in train mode. ``threads``:
+    torch's CPU threads (``seed_everything``), part of the recipe: another count may differ in the
+    last bits.
 
     inputs: (N, 3, H, W); targets: (N, ...) whose last axis is the image's x axis (``flip``
     mirrors both, with a seeded coin per image). ``loss_fn(x_batch, y_batch) -> scalar loss``.
@@ -61,9 +67,11 @@ def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, 
     lr = check_float(lr, "lr", min_value=0.0)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a callable (x, y) -> loss, got {type(loss_fn).__name__}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch: expected a callable (epoch, model) or None, got {type(on_epoch).__name__}")
     if targets.shape[0] != inputs.shape[0]:
         raise ValueError(f"targets: expected {inputs.shape[0]} entries to match inputs, got {targets.shape[0]}")
-    gen = seed_everything(seed)
+    gen = seed_everything(seed, threads=threads)
     from tqdm.auto import tqdm
 
     n = inputs.shape[0]
@@ -75,7 +83,7 @@ def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, 
     start = time.perf_counter()
     model.train()
     bar = tqdm(total=epochs * steps_per_epoch, desc=desc, disable=not progress, leave=True)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
         total = 0.0
         for b in range(steps_per_epoch):
@@ -95,6 +103,11 @@ def fit(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, loss_fn, 
             bar.update(1)
         history["loss"].append(total / n)
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
+        if on_epoch is not None:
+            model.eval()
+            with torch.no_grad():
+                on_epoch(epoch + 1, model)
+            model.train()
     bar.close()
     model.eval()
     history["seconds"] = time.perf_counter() - start

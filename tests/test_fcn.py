@@ -288,9 +288,9 @@ def test_lesson04_claims_about_where_the_skips_help(val, fitted_ceilings):
 
 
 def test_lesson04_claims_about_error_kinds(val):
-    """Lesson 04's corrected error maps: from FCN-32s to FCN-8s missed and false-positive pixels fall
-    while wrong-class pixels rise; on val scene 1 most of FCN-8s's "correct foreground" of a
-    binarised map has the wrong class."""
+    """Lesson 04's error maps that keep the class: from FCN-32s to FCN-8s missed and false-positive
+    pixels fall (several-fold end to end) and correct-class pixels rise; wrong-class pixels change
+    far less (within a factor 1.5 across the three nets), and a binarised map hides them."""
     images, masks = val
     counts = {}
     for v in ("32s", "16s", "8s"):
@@ -298,7 +298,198 @@ def test_lesson04_claims_about_error_kinds(val):
         counts[v] = sc.error_kind_counts(pred, masks)
         if v == "8s":
             scene1 = sc.error_kind_counts(pred[1], masks[1])
-    for kind, sign in (("missed", -1), ("false positive", -1), ("wrong class", 1), ("correct class", 1)):
+            binarised = int(((pred[1] > 0) & (masks[1] > 0)).sum())
+    for kind, sign in (("missed", -1), ("false positive", -1), ("correct class", 1)):
         vals = [counts[v][kind] for v in ("32s", "16s", "8s")]
         assert sign * (vals[1] - vals[0]) > 0 and sign * (vals[2] - vals[1]) > 0, (kind, vals)
-    assert scene1["wrong class"] > scene1["correct class"]
+    for kind in ("missed", "false positive"):
+        assert counts["32s"][kind] > 2.5 * counts["8s"][kind], kind
+    wrong = [counts[v]["wrong class"] for v in ("32s", "16s", "8s")]
+    assert max(wrong) < 1.5 * min(wrong), wrong
+    assert binarised == scene1["correct class"] + scene1["wrong class"] and scene1["wrong class"] > 0
+
+
+# -- FCN from a pre-trained classifier (lesson 04) ---------------------------------------------------
+
+def _padded_clf(num_classes=4, widths=(2, 2, 4, 4, 4), fc_width=6):
+    sc.seed_everything(3)
+    clf = sc.VGGClassifier(num_classes=num_classes, widths=widths, fc_width=fc_width, fc6_kernel=3, padding=1,
+                           fc_batchnorm=True)
+    for m in clf.modules():   # non-trivial BatchNorm statistics, so eval mode is not the identity
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return clf.eval()
+
+
+def test_padded_classifier_dense_and_convolutionalized_equal_the_crop_scores():
+    clf = _padded_clf()
+    assert clf.crop_size == 96
+    x = torch.rand(3, 3, 96, 96, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ref = clf(x)
+        assert torch.allclose(clf.forward_dense(x)[:, :, 0, 0], ref, atol=1e-5)
+        assert torch.allclose(clf.convolutionalize()(x)[:, :, 0, 0], ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", sc.FCN_VARIANTS)
+def test_fcn_from_classifier_centre_cell_is_the_classifier(variant):
+    """The convolutionalized classifier inside the FCN: on one 96-px crop (a 3x3 pool5 map) the centre
+    cell of the stride-32 scores sees exactly the crop, so it equals the classifier's scores; the
+    skips start at zero, so a fresh 16s/8s carries the same stride-32 scores."""
+    clf = _padded_clf()
+    fcn = sc.init_from_classifier(sc.FCN(variant, num_classes=4, widths=(2, 2, 4, 4, 4), fc_width=6), clf).eval()
+    x = torch.rand(2, 3, 96, 96, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        maps = fcn.score_maps(x)
+        assert torch.allclose(maps["stride32"][:, :, 1, 1], clf(x), atol=1e-5)
+        if variant != "32s":
+            up = fcn.up_fr(maps["stride32"])
+            assert torch.allclose(maps["stride16"], up, atol=1e-6)
+    # the backbone's weights are copies, not shared
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(fcn.backbone.parameters(), clf.features.parameters()))
+
+
+def test_fcn_from_classifier_rejects_other_layers():
+    fcn = sc.FCN("8s", num_classes=4, widths=(2, 2, 4, 4, 4), fc_width=6)
+    with pytest.raises(ValueError, match=r"classifier: .*padding 0 \(FCN: 1\)"):
+        sc.init_from_classifier(fcn, sc.VGGClassifier(num_classes=4, widths=(2, 2, 4, 4, 4), fc_width=6, fc6_kernel=3,
+                                                      fc_batchnorm=True))
+    with pytest.raises(ValueError, match=r"classes 3 \(FCN: 4\)"):
+        sc.init_from_classifier(fcn, _padded_clf(num_classes=3))
+    with pytest.raises(ValueError, match=r"fc width 5 \(FCN: 6\)"):
+        sc.init_from_classifier(fcn, _padded_clf(fc_width=5))
+    with pytest.raises(TypeError, match="classifier: expected a VGGClassifier"):
+        sc.init_from_classifier(fcn, fcn)
+    with pytest.raises(ValueError, match="classifier: expected an unpadded VGGClassifier"):
+        sc.heat_maps(_padded_clf(), torch.rand(1, 3, 128, 128))
+
+
+def test_classification_crops_brute_force():
+    g = torch.Generator().manual_seed(6)
+    images = torch.rand(3, 3, 64, 64, generator=g)
+    masks = torch.zeros(3, 64, 64, dtype=torch.int64)
+    masks[0, 10:30, 20:50] = 2
+    masks[1, 40:60, 5:25] = 1
+    masks[1, 45:50, 10:12] = 3
+    crops, labels = sc.classification_crops(images, masks, 4, size=32, per_image=5, block=8, foreground=0.6, seed=2)
+    assert crops.shape == (15, 3, 32, 32) and labels.shape == (15,) and labels.dtype == torch.int64
+    xp = F.pad(images, (16, 16, 16, 16), mode="reflect")
+    mp = F.pad(masks[:, None].float(), (16, 16, 16, 16), mode="reflect")[:, 0].long()
+    for k in range(15):
+        i = k // 5
+        # find where the crop came from in the mirror-padded image (brute force over every centre)
+        hits = [(y, x) for y in range(64) for x in range(64) if torch.equal(xp[i, :, y:y + 32, x:x + 32], crops[k])]
+        assert len(hits) == 1
+        y, x = hits[0]
+        counts = np.bincount(mp[i, y + 12:y + 20, x + 12:x + 20].numpy().ravel(), minlength=4)
+        assert labels[k] == int(np.argmax(counts))        # majority of the central 8x8, ties -> lower id
+    # foreground=1: every crop of an image with objects is centred on an object pixel
+    _, lab = sc.classification_crops(images[:1], masks[:1], 4, size=32, per_image=6, block=2, foreground=1.0)
+    assert (lab == 2).all()
+    again = sc.classification_crops(images, masks, 4, size=32, per_image=5, block=8, foreground=0.6, seed=2)
+    assert torch.equal(again[0], crops) and torch.equal(again[1], labels)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"size": 33}, ValueError, "size - block even"),
+    ({"size": 130}, ValueError, "size: expected less than twice"),
+    ({"foreground": 1.5}, ValueError, "foreground"),
+    ({"num_classes": 2}, ValueError, r"class ids in \[0, 2\)"),
+])
+def test_classification_crops_validates(kwargs, exc, match):
+    masks = torch.zeros(2, 64, 64, dtype=torch.int64)
+    masks[:, :4, :4] = 3
+    args = {"num_classes": 4, "size": 32, **kwargs}
+    n = args.pop("num_classes")
+    with pytest.raises(exc, match=match):
+        sc.classification_crops(torch.rand(2, 3, 64, 64), masks, n, **args)
+
+
+def test_fit_on_epoch_sees_each_epoch_and_changes_nothing():
+    x = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    y = torch.randint(0, 3, (12, 32, 32), generator=torch.Generator().manual_seed(8))
+    runs, seen = [], []
+    for cb in (None, lambda e, m: seen.append((e, m.training))):
+        sc.seed_everything(0)
+        net = sc.TinyFCN(num_classes=3, width=4)
+        sc.train_segmentation(net, x, y, epochs=3, batch_size=4, seed=1, progress=False, on_epoch=cb)
+        runs.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    assert seen == [(1, False), (2, False), (3, False)]
+    assert torch.equal(runs[0], runs[1])
+    with pytest.raises(TypeError, match="on_epoch"):
+        sc.train_segmentation(net, x, y, epochs=1, progress=False, on_epoch=3)
+
+
+# -- lesson 04's study: from the classifier vs from scratch ----------------------------------------
+
+def _fcn8s_pairs():
+    runs = [r for r in sc.fcn_study_results()["runs"] if r["net"] == "fcn8s"]
+    by_seed = {}
+    for r in runs:
+        by_seed.setdefault(r["seed"], {})[r["init"]] = r
+    return {s: d for s, d in by_seed.items() if set(d) == {"classifier", "scratch"}}
+
+
+def test_fcn_study_compares_like_with_like():
+    """Same recipe per seed: only the starting weights differ; curves after every epoch on 480 scenes."""
+    pairs = _fcn8s_pairs()
+    assert 0 in pairs
+    for d in pairs.values():
+        a, b = d["classifier"], d["scratch"]
+        for k in ("epochs", "train_scenes", "threads", "seed", "val_scenes"):
+            assert a[k] == b[k], k
+        assert a["epochs"] == sc.FCN_EPOCHS and a["val_scenes"] == 480
+        for r in (a, b):
+            assert [p["epoch"] for p in r["curve"]] == list(range(1, r["epochs"] + 1))
+            assert r["curve"][-1]["miou"] == pytest.approx(r["miou"], abs=1e-9)
+
+
+@pytest.mark.parametrize("variant", sc.FCN_VARIANTS)
+def test_shipped_fcns_are_the_studys_classifier_runs(variant, val):
+    """Each shipped FCN is the study's seed-0 run from the classifier: same recipe, same val mIoU."""
+    net = sc.load_checkpoint(f"fcn{variant}")
+    assert net.meta["init"] == "classifier" and net.meta["epochs"] == sc.FCN_EPOCHS
+    rec = [r for r in sc.fcn_study_results()["runs"]
+           if r["net"] == f"fcn{variant}" and r["init"] == "classifier" and r["seed"] == 0]
+    assert len(rec) == 1
+    images, masks = val
+    miou = sc.mean_iou(sc.confusion_matrix(sc.predict(net, images), masks, num_classes=len(sc.CLASSES)))
+    assert miou == pytest.approx(rec[0]["curve"][-1]["miou_val80"], abs=1e-4)
+
+
+def test_fcn_classifier_names_crops_better_than_always_background():
+    clf = sc.load_checkpoint("fcn_classifier")
+    crops, labels = sc.fcn_classifier_crops("val")
+    named = sc.predict_proba(clf, crops).argmax(1)
+    acc = float((named == labels).double().mean())
+    assert acc == pytest.approx(clf.meta["val_crop_label_accuracy"], abs=1e-9)
+    assert acc > float((labels == 0).double().mean()) + 0.2
+    assert sc.checkpoint_path("fcn_classifier").stat().st_size < 2 * 2**20
+
+
+def test_convolutionalized_classifier_already_segments(val):
+    """Lesson 04: before any fine-tuning, FCN-32s made from the classifier beats painting everything
+    background (its centre cells on val crops equal the classifier to float precision)."""
+    images, masks = val
+    clf = sc.load_checkpoint("fcn_classifier")
+    fcn = sc.init_from_classifier(sc.FCN("32s", num_classes=len(sc.CLASSES)), clf).eval()
+    crops, _ = sc.fcn_classifier_crops("val")
+    with torch.no_grad():
+        assert (fcn.score_maps(crops[:32])["stride32"][:, :, 1, 1] - clf(crops[:32])).abs().max() < 1e-4
+    C = len(sc.CLASSES)
+    untuned = sc.mean_iou(sc.confusion_matrix(sc.predict(fcn, images), masks, num_classes=C))
+    background = sc.mean_iou(sc.confusion_matrix(torch.zeros_like(masks), masks, num_classes=C))
+    assert untuned > background + 0.1
+
+
+def test_fcn_study_supports_the_lessons_claims():
+    """Lesson 04 section 2: the two starts differ most early (the largest gap between the curves is
+    in the first quarter of the epochs, and favours the classifier), in every seed."""
+    for seed, d in _fcn8s_pairs().items():
+        a, b = d["classifier"]["curve"], d["scratch"]["curve"]
+        gaps = [x["miou"] - y["miou"] for x, y in zip(a, b)]
+        k = int(np.argmax(np.abs(gaps)))
+        assert k < len(gaps) // 4 and gaps[k] > 0, (seed, gaps)

@@ -1,4 +1,5 @@
-"""Picture of lesson 04: FCN-32s, FCN-16s and FCN-8s as block diagrams with their tensor sizes.
+"""Pictures of lesson 04: FCN-32s, FCN-16s and FCN-8s as block diagrams with their tensor sizes, and
+the learning curves of the from-classifier vs from-scratch study.
 
 The sizes come from :func:`fcn_tensor_sizes` (pure arithmetic of the course FCN: SAME convolutions,
 five 2x2 pools, fc6/fc7 at stride 32, 2x transposed convolutions, fixed bilinear upsampling);
@@ -7,9 +8,9 @@ five 2x2 pools, fc6/fc7 at stride 32, 2x transposed convolutions, fixed bilinear
 from __future__ import annotations
 
 from .._validate import check_int
-from .base import get_axes
+from .base import finish, get_axes
 
-__all__ = ["fcn_tensor_sizes", "draw_fcn_architecture"]
+__all__ = ["fcn_tensor_sizes", "draw_fcn_architecture", "draw_learning_curves"]
 
 _BACKBONE = "#d9d9d9"
 _SCORE = "#f2c14e"
@@ -114,3 +115,35 @@ def draw_fcn_architecture(size: int = 128, num_classes: int = 6, widths=(8, 16, 
         import matplotlib.pyplot as plt
         plt.show()
     return {"boxes": texts}
+
+
+_INIT_COLOURS = {"classifier": "#1f77b4", "scratch": "#d62728"}
+
+
+def draw_learning_curves(runs, ax=None, title: str | None = None, key: str = "miou") -> list:
+    """Validation mIoU after each epoch, one line per run: colour by where the weights started
+    (``init``: classifier blue, scratch red), line style by seed (solid 0, dashed 1, dotted 2...).
+
+    runs: dicts with ``init``, ``seed``, ``net`` and ``curve`` = [{"epoch", key}, ...] (as in
+    ``fcn_study_results()["runs"]``). Returns the Line2D artists in the order of ``runs``."""
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise ValueError("runs: expected a non-empty list of study runs (dicts with init, seed, net, curve)")
+    for r in runs:
+        if not isinstance(r, dict) or not {"init", "seed", "net", "curve"} <= set(r) or not r["curve"]:
+            raise ValueError("runs: expected dicts with init, seed, net and a non-empty curve")
+        if r["init"] not in _INIT_COLOURS:
+            raise ValueError(f"runs: init expected one of {sorted(_INIT_COLOURS)}, got {r['init']!r}")
+    ax, own = get_axes(ax, figsize=(5, 3.2))
+    styles = ["-", "--", ":", "-."]
+    lines = []
+    for r in runs:
+        ep = [p["epoch"] for p in r["curve"]]
+        val = [p[key] for p in r["curve"]]
+        lines += ax.plot(ep, val, color=_INIT_COLOURS[r["init"]], ls=styles[r["seed"] % len(styles)], marker="o", ms=3,
+                         label=f"{r['net']} from {r['init']}, seed {r['seed']}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val mIoU")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    finish(ax, title, own, axis_off=False)
+    return lines

@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from .._validate import as_tensor, check_choice, check_images, check_int
 from ..ops.upsampling import bilinear_upsampler
 from .common import zero_conv
-from .vgg import VGG_WIDTHS, VGGBackbone
+from .heat_map import VGGClassifier
+from .vgg import VGG_WIDTHS, VGGBackbone, fc_as_conv
 
-__all__ = ["FCN", "FCN_VARIANTS", "center_crop", "fuse_scores"]
+__all__ = ["FCN", "FCN_VARIANTS", "center_crop", "fuse_scores", "init_from_classifier"]
 
 FCN_VARIANTS = ("32s", "16s", "8s")
 
@@ -110,3 +111,45 @@ class FCN(nn.Module):
         maps = self.score_maps(images)
         last = maps[f"stride{self.output_stride}"]
         return F.interpolate(last, scale_factor=self.output_stride, mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def init_from_classifier(fcn: FCN, classifier: VGGClassifier) -> FCN:
+    """FCN's central move (section 3.1 of the paper): convolutionalize a trained classifier and use it
+    as the segmenter's start. Copies, in place, ``classifier``'s backbone into ``fcn.backbone``, its
+    fc6 (Linear on a k x k pool5 window) into the k x k convolution ``fcn.fc6`` by a reshape
+    (``fc_as_conv``), fc7 into the 1x1 ``fcn.fc7`` and fc8 into the class scores ``fcn.score_fr``,
+    with fc6/fc7's BatchNorm statistics. The skip scores and upsamplers keep their start (zero,
+    bilinear). Returns ``fcn``.
+
+    The classifier must have the FCN's layers: ``VGGClassifier(..., padding=1, fc_batchnorm=True)``
+    with the same widths, fc width, fc6 kernel, classes and backbone BatchNorm. Then, in eval mode,
+    the centre cell of FCN-32s's stride-32 scores on one crop equals the classifier's scores for it.
+    """
+    if not isinstance(fcn, FCN):
+        raise TypeError(f"fcn: expected an FCN, got {type(fcn).__name__}")
+    if not isinstance(classifier, VGGClassifier):
+        raise TypeError(f"classifier: expected a VGGClassifier, got {type(classifier).__name__}")
+    conv6 = fcn.fc6[0]
+    want = {"padding": 1, "widths": fcn.backbone.widths, "fc width": conv6.out_channels,
+            "fc6 kernel": conv6.kernel_size[0], "classes": fcn.num_classes,
+            "fc BatchNorm": not isinstance(fcn.fc6[1], nn.Identity),
+            "backbone BatchNorm": any(isinstance(m, nn.BatchNorm2d) for m in fcn.backbone.modules())}
+    have = {"padding": classifier.features.padding, "widths": classifier.features.widths,
+            "fc width": classifier.fc6.out_features, "fc6 kernel": classifier.fc6_kernel,
+            "classes": classifier.num_classes, "fc BatchNorm": not isinstance(classifier.bn6, nn.Identity),
+            "backbone BatchNorm": any(isinstance(m, nn.BatchNorm2d) for m in classifier.features.modules())}
+    wrong = [f"{k} {have[k]} (FCN: {want[k]})" for k in want if want[k] != have[k]]
+    if wrong:
+        raise ValueError("classifier: expected VGGClassifier(padding=1, fc_batchnorm=True) with the FCN's layers; "
+                         "differs in " + ", ".join(wrong))
+    fcn.backbone.load_state_dict(classifier.features.state_dict())
+    c5, k = classifier.features.widths[-1], classifier.fc6_kernel
+    for conv, lin, cin, kk in ((conv6, classifier.fc6, c5, k), (fcn.fc7[0], classifier.fc7, classifier.fc7.in_features, 1),
+                               (fcn.score_fr, classifier.fc8, classifier.fc8.in_features, 1)):
+        conv.weight.copy_(fc_as_conv(lin.weight, cin, kk))
+        conv.bias.copy_(lin.bias)
+    for bn_fcn, bn_clf in ((fcn.fc6[1], classifier.bn6), (fcn.fc7[1], classifier.bn7)):
+        if not isinstance(bn_clf, nn.Identity):
+            bn_fcn.load_state_dict(bn_clf.state_dict())
+    return fcn

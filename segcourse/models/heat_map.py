@@ -6,6 +6,11 @@ as convolutions over a whole image (convolutionalization), so every cell of the 
 equals the classifier applied to one crop: exactly, because no convolution pads (padding would put
 zeros at a crop's border where the whole image has real pixels). :func:`sliding_window` is the
 reference that cuts every crop.
+
+With ``padding=1`` and ``fc_batchnorm=True`` the same class is lesson 04's *pre-training*
+classifier: SAME convolutions and BatchNorm after fc6/fc7, exactly the layers of the course FCN, so
+``segcourse.models.fcn.init_from_classifier`` can convolutionalize it into an FCN (a padded
+classifier's dense scores are not exact crops: padding puts zeros where the image has pixels).
 """
 from __future__ import annotations
 
@@ -24,10 +29,12 @@ __all__ = ["VGGClassifier", "pad_for_heat_map", "heat_maps", "sliding_window", "
 
 
 class VGGClassifier(nn.Module):
-    """A crop classifier with VGG-16's shape: unpadded backbone, then fc6, fc7, fc8.
+    """A crop classifier with VGG-16's shape: backbone, then fc6, fc7, fc8.
 
     fc6 sees a ``fc6_kernel`` x ``fc6_kernel`` window of pool5 (VGG-16: 7x7), so the classifier's
-    input is a square crop of side ``crop_size`` (244 for the default sizes).
+    input is a square crop of side ``crop_size`` (244 for the default sizes: unpadded backbone;
+    ``32 * fc6_kernel`` with ``padding=1``). ``fc_batchnorm`` puts BatchNorm after fc6 and fc7
+    (before their ReLU), as the course FCN has.
 
     forward: crops (N, 3, crop_size, crop_size) -> class scores (N, num_classes).
     forward_dense: images (N, 3, H, W), H, W >= crop_size -> scores (N, num_classes, h, w) with
@@ -37,16 +44,21 @@ class VGGClassifier(nn.Module):
     stride = 32
 
     def __init__(self, num_classes: int = 6, widths=HEATMAP_WIDTHS, fc_width: int = 32,
-                 fc6_kernel: int = 2, batchnorm: bool = True):
+                 fc6_kernel: int = 2, batchnorm: bool = True, padding: int = 0, fc_batchnorm: bool = False):
         super().__init__()
         self.num_classes = check_int(num_classes, "num_classes", min_value=2)
         self.fc6_kernel = check_int(fc6_kernel, "fc6_kernel", min_value=1)
         fc_width = check_int(fc_width, "fc_width", min_value=1)
-        self.features = VGGBackbone(widths, padding=0, batchnorm=batchnorm)
+        if not isinstance(fc_batchnorm, bool):
+            raise TypeError(f"fc_batchnorm: expected a bool, got {type(fc_batchnorm).__name__}")
+        self.features = VGGBackbone(widths, padding=padding, batchnorm=batchnorm)
         c5 = self.features.widths[-1]
         self.fc6 = nn.Linear(c5 * self.fc6_kernel ** 2, fc_width)
         self.fc7 = nn.Linear(fc_width, fc_width)
         self.fc8 = nn.Linear(fc_width, self.num_classes)
+        # Identity (no parameters, no state) when off: the unpadded heat-map classifier is unchanged
+        self.bn6 = nn.BatchNorm1d(fc_width) if fc_batchnorm else nn.Identity()
+        self.bn7 = nn.BatchNorm1d(fc_width) if fc_batchnorm else nn.Identity()
         self.crop_size = self.features.input_size(self.fc6_kernel)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
@@ -55,7 +67,7 @@ class VGGClassifier(nn.Module):
             raise ValueError(f"crops: expected shape (N, 3, {self.crop_size}, {self.crop_size}), "
                              f"got {tuple(x.shape)}")
         f = self.features._pools(x)[-1].flatten(1)  # (N, C5 * k * k), index c*k*k + i*k + j
-        return self.fc8(F.relu(self.fc7(F.relu(self.fc6(f)))))
+        return self.fc8(F.relu(self.bn7(self.fc7(F.relu(self.bn6(self.fc6(f)))))))
 
     def conv_weights(self) -> list:
         """fc6, fc7, fc8 as convolution (weight, bias) pairs: views of the Linear parameters."""
@@ -71,7 +83,8 @@ class VGGClassifier(nn.Module):
                              f"(the crop size), got {tuple(x.shape)}")
         f = self.features._pools(x)[-1]
         (w6, b6), (w7, b7), (w8, b8) = self.conv_weights()
-        return F.conv2d(F.relu(F.conv2d(F.relu(F.conv2d(f, w6, b6)), w7, b7)), w8, b8)
+        h = F.relu(_dense_bn(self.bn6, F.conv2d(f, w6, b6)))
+        return F.conv2d(F.relu(_dense_bn(self.bn7, F.conv2d(h, w7, b7))), w8, b8)
 
     def convolutionalize(self) -> nn.Sequential:
         """A standalone fully convolutional copy: features, then fc6/fc7/fc8 as Conv2d layers."""
@@ -83,7 +96,26 @@ class VGGClassifier(nn.Module):
                 conv.bias.copy_(b)
             convs.append(conv)
         feats = copy.deepcopy(self.features.blocks)
-        return nn.Sequential(*feats, convs[0], nn.ReLU(), convs[1], nn.ReLU(), convs[2]).eval()
+        bns = [_as_bn2d(bn) for bn in (self.bn6, self.bn7)]
+        return nn.Sequential(*feats, convs[0], *bns[0], nn.ReLU(), convs[1], *bns[1], nn.ReLU(), convs[2]).eval()
+
+
+def _dense_bn(bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A BatchNorm1d over channels applied to a (N, C, H, W) map: the same statistics per channel
+    (BatchNorm2d's), so a dense score map's cell equals the crop classifier's output."""
+    if isinstance(bn, nn.Identity):
+        return x
+    use_batch = bn.training or not bn.track_running_stats
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, use_batch, bn.momentum, bn.eps)
+
+
+def _as_bn2d(bn: nn.Module) -> list:
+    """[] for Identity, else [a BatchNorm2d with ``bn``'s parameters and running statistics]."""
+    if isinstance(bn, nn.Identity):
+        return []
+    out = nn.BatchNorm2d(bn.num_features, eps=bn.eps, momentum=bn.momentum)
+    out.load_state_dict(bn.state_dict())
+    return [out]
 
 
 def pad_for_heat_map(classifier: VGGClassifier, images: torch.Tensor) -> torch.Tensor:
@@ -94,6 +126,9 @@ def pad_for_heat_map(classifier: VGGClassifier, images: torch.Tensor) -> torch.T
     """
     if not isinstance(classifier, VGGClassifier):
         raise TypeError(f"classifier: expected a VGGClassifier, got {type(classifier).__name__}")
+    if classifier.features.padding != 0:
+        raise ValueError("classifier: expected an unpadded VGGClassifier (padding=0): a padded one's dense "
+                         "scores are not the scores of crops")
     x = check_images(images)
     if x.shape[2] % 32 or x.shape[3] % 32:
         raise ValueError(f"images: expected shape (N, 3, H, W) with H, W multiples of 32, got {tuple(x.shape)}")

@@ -4,7 +4,7 @@ from .atrous import (effective_kernel_size, dilate_kernel, space_to_batch, batch
 from .crf import (DEEPLAB_V1, COURSE_CRF, COURSE_CRF_GRID, CRFParams, dense_crf, dense_crf_exact, dense_crf_steps, mean_field_step, potts_compatibility, appearance_kernel, coarse_probs, crf_grid_search, gibbs_energy, mean_field_free_energy, unary_from_probs, message_passing, compatibility_transform, build_lattice, lattice_filter)
 from .fcis import (FCISScores, assemble_inside_outside, box_iou, fcis_frame, fcis_mask_and_score, group_channels,
                    gt_score_maps, paste_masks, ps_cell, ps_channel)
-from .labels import IGNORE_INDEX, block_targets, boxes_from_masks, semantic_to_instances, stride_oracle
+from .labels import IGNORE_INDEX, block_targets, boxes_from_masks, classification_crops, semantic_to_instances, stride_oracle
 from .receptive_field import (radial_profile, transposed_grid, crop_offset, fcn_crop_offsets, ConeGradient, RFRecord, conv_output_size, effective_receptive_field, mass_square_side,
                               receptive_field_frame, receptive_fields, transposed_output_size, unit_centres)
 from .roi import (MultiScaleRoIAlign, fpn_levels, ps_roi_align, ps_roi_pool, quantisation_error, roi_align,
@@ -18,7 +18,7 @@ __all__ = ["DEEPLAB_V1", "COURSE_CRF", "COURSE_CRF_GRID", "CRFParams", "dense_cr
            "space_to_batch_paddings", "RATE_PATTERNS", "rate_pattern",
            "FCISScores", "assemble_inside_outside", "box_iou", "fcis_frame", "fcis_mask_and_score",
            "group_channels", "gt_score_maps", "paste_masks", "ps_cell", "ps_channel",
-           "IGNORE_INDEX", "block_targets", "boxes_from_masks", "semantic_to_instances", "stride_oracle",
+           "IGNORE_INDEX", "block_targets", "boxes_from_masks", "classification_crops", "semantic_to_instances", "stride_oracle",
            "ConeGradient", "RFRecord", "conv_output_size", "effective_receptive_field", "mass_square_side",
            "receptive_field_frame", "receptive_fields", "transposed_output_size", "unit_centres",
            "radial_profile", "transposed_grid", "crop_offset", "fcn_crop_offsets",

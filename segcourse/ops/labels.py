@@ -12,12 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._validate import as_array, as_tensor, check_int
+from .._validate import as_array, as_tensor, check_images, check_int
 
 #: The Pascal VOC "void" label, ignored by losses and metrics.
 IGNORE_INDEX = 255
 
-__all__ = ["IGNORE_INDEX", "semantic_to_instances", "boxes_from_masks", "block_targets", "stride_oracle"]
+__all__ = ["IGNORE_INDEX", "semantic_to_instances", "boxes_from_masks", "block_targets", "stride_oracle",
+           "classification_crops"]
 
 
 def semantic_to_instances(labels, probs=None, *, min_area: int = 1, background: int = 0) -> dict:
@@ -88,6 +89,64 @@ def block_targets(masks: torch.Tensor, num_classes: int, block: int = 32, ignore
     onehot = onehot * valid[:, None].float()
     counts = F.avg_pool2d(onehot, block)
     return counts / counts.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+def classification_crops(images: torch.Tensor, masks: torch.Tensor, num_classes: int, *, size: int = 96,
+                         per_image: int = 2, block: int = 16, foreground: float = 0.5,
+                         seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A classification data set cut from segmentation scenes: ``per_image`` square crops of side
+    ``size`` per image, each labelled with the class that covers most of the crop's central
+    ``block`` x ``block`` pixels (background included; a tie goes to the lower class id). One label
+    per image, as in ImageNet: "what is in the middle of this picture?".
+
+    Each crop is centred on a seeded random pixel: with probability ``foreground`` an object pixel
+    (if the image has one), else any pixel (background would otherwise dominate the labels). Images
+    and masks are mirror-padded by ``size // 2`` (``F.pad(mode="reflect")``) so that every pixel can
+    be a centre.
+
+    images (N, 3, H, W), masks (N, H, W) int class ids (H, W > size // 2; ``size - block`` even) ->
+    crops (N * per_image, 3, size, size) and labels (N * per_image,) int64; crop j of image i is row
+    ``i * per_image + j``.
+    """
+    x = check_images(images)
+    m = as_tensor(masks, "masks", ndim=3, kind="int")
+    num_classes = check_int(num_classes, "num_classes", min_value=2)
+    size = check_int(size, "size", min_value=2)
+    per_image = check_int(per_image, "per_image", min_value=1)
+    block = check_int(block, "block", min_value=1, max_value=size)
+    if m.shape != (x.shape[0], *x.shape[2:]):
+        raise ValueError(f"masks: expected shape (N, H, W) = ({x.shape[0]}, {x.shape[2]}, {x.shape[3]}), "
+                         f"got {tuple(m.shape)}")
+    if min(x.shape[2:]) <= size // 2 or (size - block) % 2:
+        raise ValueError(f"size: expected less than twice the image side {min(x.shape[2:])} with size - block "
+                         f"even, got size {size} and block {block}")
+    if m.numel() and (m.min() < 0 or m.max() >= num_classes):
+        raise ValueError(f"masks: expected class ids in [0, {num_classes})")
+    if not isinstance(foreground, (int, float)) or not 0 <= foreground <= 1:
+        raise ValueError(f"foreground: expected a probability in [0, 1], got {foreground!r}")
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", min_value=0))
+    n, h, w = m.shape
+    r = size // 2
+    xp = F.pad(x, (r, r, r, r), mode="reflect")
+    mp = F.pad(m[:, None].float(), (r, r, r, r), mode="reflect")[:, 0].long()
+    anywhere = torch.rand(n, per_image, generator=gen) >= foreground
+    pick = torch.rand(n, per_image, generator=gen)
+    crops = torch.empty(n * per_image, 3, size, size, dtype=x.dtype)
+    labels = torch.empty(n * per_image, dtype=torch.int64)
+    c = (size - block) // 2
+    for i in range(n):
+        fg = (m[i] > 0).nonzero()
+        for j in range(per_image):
+            pool = fg if len(fg) and not anywhere[i, j] else None
+            if pool is None:
+                k = min(int(pick[i, j] * h * w), h * w - 1)
+                cy, cx = divmod(k, w)
+            else:
+                cy, cx = pool[min(int(pick[i, j] * len(pool)), len(pool) - 1)].tolist()
+            crops[i * per_image + j] = xp[i, :, cy:cy + size, cx:cx + size]   # centred on (cy, cx)
+            centre = mp[i, cy + c:cy + c + block, cx + c:cx + c + block]
+            labels[i * per_image + j] = torch.bincount(centre.flatten(), minlength=num_classes).argmax()
+    return crops, labels
 
 
 def stride_oracle(masks: torch.Tensor, stride: int, num_classes: int, steps: int = 0,
