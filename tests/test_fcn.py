@@ -179,6 +179,26 @@ def test_exercises_reject_mistakes(key, answer):
     assert not sc.check(key, answer)
 
 
+def _crop_at(a, b, top, left):
+    return a[..., top:top + b.shape[-2], left:left + b.shape[-1]]
+
+
+@pytest.mark.parametrize("answer,names", [
+    (lambda a, b: a[..., :b.shape[-2], :b.shape[-1]] + b, "top-left corner"),
+    (lambda a, b: a[..., a.shape[-2] - b.shape[-2]:, a.shape[-1] - b.shape[-1]:] + b, "bottom-right corner"),
+    (lambda a, b: _crop_at(a, b, (a.shape[-2] - b.shape[-2] + 1) // 2, (a.shape[-1] - b.shape[-1] + 1) // 2) + b,
+     "rounded down")])
+def test_fuse_feedback_names_the_crop_mistake(answer, names, capsys):
+    """04.fuse's wrong-answer feedback says which crop the answer took, never the expected values."""
+    from segcourse.exercises.checking import numbers_match
+    from segcourse.exercises.lesson04 import EXERCISES, fuse_cases
+    ok, lines = EXERCISES["04.fuse"].checker(answer)
+    text = "\n".join(lines)
+    assert not ok and names in text
+    for case in fuse_cases():
+        assert str(case.expected.ravel()[0])[:6] not in text
+
+
 # -- the shipped checkpoints ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

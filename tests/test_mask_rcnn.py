@@ -407,6 +407,18 @@ def test_detection_explorer_updates_in_place(net, val):
     assert bool((w.state["ranked"] > 0.7).all())
     w.controls[0].value = 2                     # scene
     assert w.state["scene"] == 2 and fig.axes[0].images[0] is img_artist and len(fig.axes) == n_axes
+    # another scene under the same thresholds redraws the scene panel alone (a blit, no draw_idle),
+    # and leaves the pixels a full draw gives
+    canvas = fig.canvas
+    asked = []
+    canvas.draw_idle = lambda: asked.append(True)
+    canvas.draw()
+    w.controls[0].value = 1
+    blitted = np.asarray(canvas.get_renderer().buffer_rgba()).copy()
+    canvas.draw()
+    assert not asked and np.array_equal(blitted, np.asarray(canvas.get_renderer().buffer_rgba()))
+    w.controls[2].value = 0.3                   # NMS IoU: the ranked panel changes too, a full draw
+    assert asked
     with pytest.raises(ValueError, match="targets"):
         sc.detection_explorer(net, images[:3], targets[:2])
 

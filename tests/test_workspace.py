@@ -142,6 +142,25 @@ def test_shipped_lab_settings_switch_jupyter_news_off():
     assert course.index("segcourse.tooling.labsettings close-deck") < course.index("/lab?reset&token=")
 
 
+def test_hub_server_start_switches_a_deck_left_on_off(tmp_path, monkeypatch):
+    """A hub student's server (``hub.singleuser``) runs close_deck on the student's own settings
+    before JupyterLab starts, as ``./course open`` does."""
+    from segcourse.tooling import hub, workspace
+    from segcourse.tooling.labsettings import DECK_SETTINGS
+    settings = tmp_path / "settings"
+    f = settings / DECK_SETTINGS
+    f.parent.mkdir(parents=True)
+    f.write_text('{\n    "active": true\n}')
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(settings))
+    monkeypatch.setenv("SEGCOURSE_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setattr(workspace, "sync", lambda ws: None)
+    started = []
+    monkeypatch.setattr(hub.os, "execv", lambda exe, args: started.append(args))
+    hub.singleuser([])
+    assert started and "jupyterhub.singleuser" in started[0]
+    assert '"active": false' in f.read_text()
+
+
 def test_close_deck_switches_only_the_deck_off(tmp_path):
     from segcourse.tooling.labsettings import DECK_SETTINGS, close_deck
     assert close_deck(tmp_path) is False                      # no settings file: nothing to do

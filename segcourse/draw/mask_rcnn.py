@@ -208,12 +208,19 @@ def update_detections(artists: dict, image, detections: dict, class_names, alpha
                      np.stack([x1, y1], 1)], 1)
     artists["boxes"].set_segments(list(segs))
     artists["boxes"].set_color(colours)
-    for t in artists["labels"]:
-        t.remove()
     ax = artists["image"].axes
-    artists["labels"] = [ax.text(x1[k], y1[k] - 1, s, color="white", fontsize=6, va="bottom",
-                                 bbox=dict(facecolor=colours[k], edgecolor="none", pad=0.8, alpha=0.85))
-                         for k, s in enumerate(text)]
+    labels = artists["labels"]
+    while len(labels) < len(text):     # the text artists are reused: making one costs more than moving it
+        labels.append(ax.text(0, 0, "", color="white", fontsize=6, bbox=dict(edgecolor="none", pad=0.8, alpha=0.85)))
+    top = y1 < 8                       # near the top edge the label goes inside the box
+    for k, t in enumerate(labels):
+        t.set_visible(k < len(text))
+        if k < len(text):
+            t.set_text(text[k])
+            t.set_position((x1[k], y1[k] + 1 if top[k] else y1[k] - 1))
+            t.set_verticalalignment("top" if top[k] else "bottom")
+            t.set_clip_on(True)        # inside the axes: a widget may redraw this axes alone
+            t.get_bbox_patch().set_facecolor(colours[k])
 
 
 TP_COLOUR, FP_COLOUR = "#1a9850", "#d73027"

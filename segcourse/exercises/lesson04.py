@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..models.fcn import fuse_scores
-from .checking import Exercise, Case, check_function
+from .checking import Exercise, Case, check_function, check_with_mistakes
 
 __all__ = ["fuse_cases", "boundary_cases"]
 
@@ -23,8 +23,28 @@ def fuse_cases() -> list:
     return cases
 
 
+def _wrong_fuse(offset):
+    def wrong(upsampled, skip):
+        h, w = skip.shape[-2:]
+        top, left = offset(upsampled.shape[-2] - h), offset(upsampled.shape[-1] - w)
+        return upsampled[..., top:top + h, left:left + w] + skip
+    return wrong
+
+
+_FUSE_MISTAKES = {
+    "corner": (_wrong_fuse(lambda extra: 0),
+               "you cropped from the top-left corner: the extra border of the upsampled map is on all "
+               "four sides, so take the centre (as many rows cut at the top as at the bottom, give or take one)"),
+    "far_corner": (_wrong_fuse(lambda extra: extra),
+                   "you cropped from the bottom-right corner: the extra border is on all four sides, so take the centre"),
+    "round_up": (_wrong_fuse(lambda extra: (extra + 1) // 2),
+                 "when the extra rows or columns are odd, the odd one goes at the end: the offset is the "
+                 "extra divided by two, rounded down (FCN's crop layer, and sc.fuse_scores)"),
+}
+
+
 def _check_fuse(fn):
-    return check_function(fn, fuse_cases(), atol=1e-6)
+    return check_with_mistakes(fn, fuse_cases(), _FUSE_MISTAKES, atol=1e-6)
 
 
 def boundary_cases() -> list:

@@ -405,10 +405,13 @@ def login(url: str, name: str, password: str, *, note: str = "segcourse") -> Hub
 
 
 def singleuser(argv: list[str]) -> None:
-    """A student's server: sync ``~/my-lessons`` (edits never overwritten), then JupyterLab on it."""
-    from . import workspace
+    """A student's server: sync ``~/my-lessons`` (edits never overwritten), switch a deck left on
+    off (``labsettings.close_deck``: the slideshow keeps "on" in the user's settings, which
+    ``/lab?reset`` does not touch), then JupyterLab on it."""
+    from . import labsettings, workspace
     ws = Path(os.environ.get("SEGCOURSE_WORKSPACE") or Path.home() / "my-lessons")
     workspace.sync(ws)
+    labsettings.close_deck()
     args = [sys.executable, "-m", "jupyterhub.singleuser", f"--ServerApp.root_dir={ws}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:

@@ -135,7 +135,55 @@ def freeze_layout(fig) -> None:
             ax.set_title(t.get_text(), y=t.get_position()[1], fontsize=t.get_fontsize())
 
 
-def connect(figure, controls: dict, compute, redraw, *, title: str, adjust=None):
+class _SoloRedraw:
+    """Redraw one axes of a figure alone: restore a saved picture of the figure without it over the
+    axes' region (the axes, its title and tick labels, padded), draw its artists, send only that
+    region (``canvas.blit``). A full draw re-renders every axes' text glyph by glyph; this skips the
+    axes an update did not change. Used only where the region overlaps no other axes, so the saved
+    picture never holds another axes' stale pixels."""
+
+    PAD = 4  # pixels around the axes' tight box
+
+    def __init__(self, figure):
+        self.figure = figure
+        self.saved = {}          # axes -> (region, background) or None where the region is not clear
+
+    def _save(self, ax):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.transforms import Bbox
+
+        canvas = self.figure.canvas
+        FigureCanvasAgg.draw(canvas)            # draw without sending a frame to the front end
+        renderer = canvas.get_renderer()
+        region = Bbox.union([ax.get_tightbbox(renderer), ax.bbox]).padded(self.PAD)
+        region = Bbox.intersection(region, self.figure.bbox)
+        others = [o.get_tightbbox(renderer) for o in self.figure.axes if o is not ax and o.get_visible()]
+        if region is None or any(o is not None and region.overlaps(o) for o in others):
+            return None
+        ax.set_visible(False)
+        try:
+            FigureCanvasAgg.draw(canvas)
+            background = canvas.copy_from_bbox(region)
+        finally:
+            ax.set_visible(True)
+        FigureCanvasAgg.draw(canvas)
+        return region, background
+
+    def __call__(self, ax) -> bool:
+        """Redraw ``ax`` alone and send its region; False (nothing done) where that is not safe."""
+        if ax not in self.saved:
+            self.saved[ax] = self._save(ax)
+        if self.saved[ax] is None:
+            return False
+        region, background = self.saved[ax]
+        canvas = self.figure.canvas
+        canvas.restore_region(background)
+        self.figure.draw_artist(ax)
+        canvas.blit(region)
+        return True
+
+
+def connect(figure, controls: dict, compute, redraw, *, title: str, adjust=None, alone=None):
     """Wire ``controls`` -> ``compute`` -> ``redraw``: the one update loop of every explorer.
 
     figure: from :func:`new_figure`, with the default frame already drawn. controls: {name:
@@ -144,6 +192,10 @@ def connect(figure, controls: dict, compute, redraw, *, title: str, adjust=None)
     redraw(frame) -> str | None: changes the figure's artists in place and returns the readout
     HTML (or None). adjust(controls, change): optional, runs first with the busy guard on, to
     change other controls (e.g. a slider's range after a layer change) without triggering updates.
+    alone(previous, frame) -> Axes | None: optional; the one axes whose artists ``redraw`` changed
+    when the other axes stay as they were (e.g. another scene under the same thresholds). That axes
+    is redrawn alone over a saved background and only its region is sent (:class:`_SoloRedraw`),
+    instead of a full ``draw_idle``; None means a full redraw.
 
     The first frame is computed and redrawn at once, then the layout is frozen
     (:func:`freeze_layout`). Returns the :class:`FigureWidget` with ``update()`` (what a control
@@ -156,14 +208,19 @@ def connect(figure, controls: dict, compute, redraw, *, title: str, adjust=None)
     w = _widgets()
     readout = w.HTML()
     box = FigureWidget(list(controls.values()), figure, readout, title=title)
+    if alone is not None and not callable(alone):
+        raise TypeError(f"alone: expected a function (previous, frame) -> Axes | None, got {type(alone).__name__}")
     busy = [False]
+    solo = _SoloRedraw(figure)
 
     def render():
+        previous = getattr(box, "state", None)
         frame = compute(**{k: c.value for k, c in controls.items()})
         box.state = frame
         html = redraw(frame)
         if html is not None:
             readout.value = html
+        return None if alone is None or previous is None else alone(previous, frame)
 
     def update(change=None):
         if busy[0]:
@@ -173,8 +230,9 @@ def connect(figure, controls: dict, compute, redraw, *, title: str, adjust=None)
             with box.errors:
                 if adjust is not None:
                     adjust(controls, change)
-                render()
-                figure.canvas.draw_idle()
+                ax = render()
+                if ax is None or not solo(ax):
+                    figure.canvas.draw_idle()
         finally:
             busy[0] = False
 

@@ -65,14 +65,22 @@ def detection_explorer(model, images, targets: list, scene: int = 0, score_thres
         "nms_iou": w.FloatSlider(value=nms_iou, min=0.1, max=0.95, step=0.05, description="NMS IoU", **slider),
     }
 
+    ranked_at = [(first["score_threshold"], first["nms_iou"])]    # the thresholds the right panel shows
+
     def redraw(st):
         update_detections(det_art, images[st["scene"]], st["detections"], CLASSES, max_labels=_LABELS)
-        update_ranked_detections(rank_art, st["ranked"], st["ranked_tp"], st["objects"], st["score_threshold"],
-                                 min(most, 400))
+        if (st["score_threshold"], st["nms_iou"]) != ranked_at[0]:  # another scene alone leaves it as it is
+            update_ranked_detections(rank_art, st["ranked"], st["ranked_tp"], st["objects"], st["score_threshold"],
+                                     min(most, 400))
+            ranked_at[0] = (st["score_threshold"], st["nms_iou"])
         d = st["detections"]
         n_tp = int(st["ranked_tp"].sum())
         return (f"<code>scene {st['scene']}: {len(d['scores'])} detections kept, {int(d['tp'].sum())} match an "
                 f"object<br>all {len(images)} scenes: {len(st['ranked'])} kept, {n_tp} true positives, "
                 f"{st['objects']} objects · mask AP {st['AP']:.3f}, AP50 {st['AP50']:.3f}, AP75 {st['AP75']:.3f}</code>")
 
-    return connect(fig, controls, compute, redraw, title="detection_explorer")
+    def alone(previous, st):   # same thresholds: only the scene panel changed; redraw it alone
+        same = (previous["score_threshold"], previous["nms_iou"]) == (st["score_threshold"], st["nms_iou"])
+        return axes[0] if same else None
+
+    return connect(fig, controls, compute, redraw, title="detection_explorer", alone=alone)
