@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 19.0
+#     seconds: 17.1
 #     terms: "\u5927\u5185\u6838 large kernel, \u5168\u5C40\u5377\u79EF\u7F51\u7EDC\
 #       \ global convolutional network (GCN), \u8FB9\u754C\u7EC6\u5316 boundary refinement\
 #       \ (BR), \u611F\u53D7\u91CE receptive field"
@@ -381,8 +381,9 @@ plt.show()
 #
 # **Protocol.** Every net of the framework above trains with the same recipe
 # (`train_large_kernel` in `segcourse/checkpoints.py`): the same budget in *iterations* (640 of 8
-# scenes, two passes over the FCN training set), Adam with a one-cycle schedule, the same data order
-# and flips for a given seed; seeds 0 and 1 (weights and data order) for the nets the table marks with two. Scored on 480 val scenes (the 80
+# scenes, two passes over the scenes of `fcn_training_set()`), Adam with a one-cycle schedule,
+# the same data order and flips for a given seed; seeds 0 and 1 (weights and data order) for every
+# net. Scored on 480 val scenes (the 80
 # shipped ones and 400 rendered from a dataset seed no training set uses, as in lesson 07): mIoU,
 # boundary F-score (2 px tolerance, lesson 05) and pixel accuracy within 3 px of a class boundary,
 # plus the effective receptive field of the centre score unit after training. The runs were made by

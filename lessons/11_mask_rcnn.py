@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 32.1
+#     seconds: 35.2
 #     terms: "Mask R-CNN, \u7ED3\u6784\u4E0A Faster R-CNN+FCN structure, RoI Align,\
 #       \ \u66F4\u7CBE\u786E\u7684mask\u4F4D\u7F6E more precise mask positions"
 #     title: Mask R-CNN
@@ -606,14 +606,15 @@ for suffix, what in (("", "FPN, most RoIs at stride 8"), ("_s8", "heads on strid
         print(f"  {'':28s}  RoIAlign / RoIPool: " + " / ".join(f"{x / y:.1f}x" for x, y in zip(a, p)))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# The last rows are the study's single-level nets: both RoI heads read only the stride-32 map
-# (4×4 cells for a 128-px scene), same recipe and seed. There both ops lose nearly everything: our
-# objects are under one cell wide at stride 32, so a RoI covers one or two cells shared with the
-# background and its neighbours, and neither op has detail left to keep. The gap in AP points is
-# then smaller than with FPN, not larger as in the paper's Table 2c/2d: there is little AP left to
-# lose. The paper's trend needs objects many cells wide at the coarse stride (COCO's at stride 16 and
-# 32); at 128 px the course cannot show it, and the ratios printed above (one seed) say only that
-# RoIAlign's numbers stay ahead in proportion.
+# The last rows are the study's single-level nets: both RoI heads read one map only, same recipe
+# and seed. **At stride 8** (16×16 cells) they land where the FPN nets do, whose heads read stride 8
+# for most RoIs, and so does the gap. **At stride 32** (4×4 cells for a 128-px scene) both ops lose
+# nearly everything: our objects are under one cell wide there, so a RoI covers one or two cells
+# shared with the background and its neighbours, and neither op has detail left to keep. The gap in
+# AP points is then much smaller than at stride 8, not larger as in the paper's Table 2c/2d: there
+# is little AP left to lose. RoIAlign stays ahead in proportion (the ratios printed above), but on
+# numbers this small one seed says little more. The paper's trend needs objects many cells wide at
+# the coarse stride (COCO's at stride 16 and 32); at 128 px the course cannot show it.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Instructor notes** · for whoever presents the lesson; in the slides they show only in the speaker view.
@@ -656,8 +657,9 @@ sc.detection_explorer(model, images[:10], targets[:10], scene=1)
 #   and at equal time, by most at AP75, as in the paper. Our two ops cost about the same per iteration.
 # - How much the rounding costs depends on how many feature cells an object spans: on our small
 #   objects RoIPool's region misses the box by several pixels already at stride 8, which is why the
-#   course's gap is larger than the paper's. At stride 32 our objects are under a cell wide and both
-#   ops fail, so the paper's stride trend (a larger gap at stride 32) does not show at 128 px.
+#   course's gap is larger than the paper's. Heads on stride 8 alone give the FPN model's gap; at
+#   stride 32 our objects are under a cell wide and both ops fail, so the gap shrinks instead of
+#   growing: the paper's stride trend does not show at 128 px.
 #
 # **References.** K. He, G. Gkioxari, P. Dollár, R. Girshick, *Mask R-CNN*, arXiv:1703.06870.
 # S. Ren, K. He, R. Girshick, J. Sun, *Faster R-CNN*, arXiv:1506.01497. R. Girshick, *Fast R-CNN*,

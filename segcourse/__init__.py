@@ -37,7 +37,7 @@ from .metrics import (ERROR_KINDS, error_kinds, error_kind_counts, band_accuracy
 from .models import (FCN, FCN_VARIANTS, HEATMAP_WIDTHS, VGG16_LAYOUT, VGG_WIDTHS, TinyFCN, VGGBackbone,  # noqa: E402
                      VGGClassifier, center_crop, conv_macs, convolutionalize, fc_as_conv, fuse_scores, heat_maps, init_from_classifier,
                      pad_for_heat_map, sliding_window, slim_vgg16_features, train_heat_map_classifier,
-                     vgg16_layer_names, feature_costs, SmallBackbone, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SPPv2Net, with_output_stride, SCHEMES, build_scheme,
+                     vgg16_layer_names, feature_costs, SmallBackbone, DenseMaxPool2d, atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SPPv2Net, with_output_stride, SCHEMES, build_scheme,
                      GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs, LargeKernelNet,
                      large_kernel_head, score_erf, kernel_footprints, expected_energy,
                      FCIS, fcis_loss, fcis_predict, init_from_fcn, instance_boxes, mask_targets, sample_rois, train_fcis,
@@ -86,7 +86,7 @@ __all__ = [
     "FCN", "FCN_VARIANTS", "HEATMAP_WIDTHS", "VGG16_LAYOUT", "VGG_WIDTHS", "TinyFCN", "VGGBackbone",
     "VGGClassifier", "center_crop", "conv_macs", "convolutionalize", "fc_as_conv", "fuse_scores", "heat_maps",
     "init_from_classifier", "pad_for_heat_map", "sliding_window", "slim_vgg16_features", "train_heat_map_classifier",
-    "vgg16_layer_names", "feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
+    "vgg16_layer_names", "feature_costs", "SmallBackbone", "DenseMaxPool2d", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs", "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy",
     "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
     "train_fcis", "MASK_RCNN_CONFIG", "build_mask_rcnn", "train_mask_rcnn", "iteration_seconds", "detect", "evaluate_mask_rcnn", "detection_scores", "paste_mask_like_torchvision", "mask_rcnn_stages", "detection_candidates", "filter_detections", "mask_rcnn_shapes", "match_detections", "threshold_frame", "threshold_context", "mask_rcnn_losses_by_hand", "set_roi_op",
     "fit", "predict", "predict_proba", "train_segmentation",

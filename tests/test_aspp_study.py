@@ -37,6 +37,43 @@ def test_with_output_stride_keeps_the_weights_and_scales_the_rates():
     assert torch.allclose(with_output_stride(m8, 16)(x), m16(x), atol=1e-6)
     with pytest.raises(ValueError, match="output_stride"):
         with_output_stride(build_scheme("spp", seed=0), 16)      # rate 3 at stride 8 has no rate at 16
+    with pytest.raises(TypeError, match="keep_pools"):
+        with_output_stride(m16, 8, keep_pools="yes")
+
+
+def test_output_stride_8_keeps_the_trained_values_on_its_even_grid():
+    """The pool that loses its stride stays as a stride-1 max-pool: the OS-8 backbone's output at even
+    rows and columns is exactly the OS-16 net's (brute force against the trained layout, BN in eval
+    with non-trivial statistics); dropping the pool instead changes the values there."""
+    m16 = build_scheme("spp", seed=3, output_stride=16, rates=(2, 3, 4))
+    with torch.no_grad():
+        for m in m16.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    m16.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        f16 = m16.backbone(x)[-1]
+        dense = with_output_stride(m16, 8).backbone(x)[-1]
+        dropped = with_output_stride(m16, 8, keep_pools=False).backbone(x)[-1]
+    assert dense.shape[-1] == 2 * f16.shape[-1] == dropped.shape[-1]
+    assert torch.allclose(dense[..., ::2, ::2], f16, atol=1e-5)
+    assert (dropped[..., ::2, ::2] - f16).abs().max() > 1e-3
+    pools = [type(m).__name__ for m in with_output_stride(m16, 8).backbone.modules() if "Pool" in type(m).__name__]
+    assert pools == ["MaxPool2d"] * 3 + ["DenseMaxPool2d"]
+    p = sc.DenseMaxPool2d()(x)
+    assert p.shape == x.shape and torch.equal(p[..., ::2, ::2], torch.nn.functional.max_pool2d(x, 2))
+    p2 = sc.DenseMaxPool2d(2)(x)                                   # lesson 06's exact pool, size kept
+    assert p2.shape == x.shape and torch.equal(p2[..., :-2, :-2], torch.nn.MaxPool2d(2, 1, dilation=2)(x))
+    # trained at 32, run at 8: two pools lose their stride (the second at dilation 2); still exact
+    m32 = SPPNet(output_stride=32, rates=(1,)).eval()
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(with_output_stride(m32, 8).backbone(x)[-1][..., ::4, ::4], m32.backbone(x)[-1],
+                              atol=1e-5)
+    with pytest.raises(ValueError, match="dilation"):
+        sc.DenseMaxPool2d(0)
     with pytest.raises(TypeError, match="model"):
         with_output_stride(SPPv2Net(), 8)
 
@@ -121,3 +158,79 @@ def test_branch_field_exercise():
     for case in lesson07.branch_field_cases():
         ok, lines = ex.checker(lambda f, j, r: 0)
         assert all(str(case.expected) not in line.split(": got")[-1] for line in lines if line.startswith("case"))
+
+
+def test_scheme_study_supports_the_lessons_claims():
+    """Lesson 07, sections 5 and 6, from the recorded study: at the recipe's budget (all runs of a
+    scheme at it, same recipe, at least three seeds) the schemes separate by more than any scheme's
+    seed spread, where at the small budgets they did not; the pyramid and the cascade are the top
+    two, within noise, the cascade beats ASPP; the pyramid leads on large objects, the
+    encoder-decoder on small ones and in seed spread; mIoU ranks nearly as MACs do. Running the
+    OS-16 net at OS 8 with its pool kept at stride 1 changes mIoU by less than dropping the pool,
+    which loses more than the OS-16 nets' seed spread."""
+    runs = sc.scheme_study_results()
+    budget = max(r["steps"] for r in runs)
+    nets = ["deeplab_pyramid", "deeplab_encdec", "deeplab_deeper", "deeplab_spp", "deeplab_spp_os16"]
+    at = {n: [r for r in runs if r["net"] == n and r["steps"] == budget] for n in nets}
+    for n, rs in at.items():
+        assert len({r["seed"] for r in rs}) >= 3 and len(rs) == len({r["seed"] for r in rs}), n
+        assert len({(r["train_scenes"], r["epochs"], r["batch_size"], r.get("threads")) for r in rs}) == 1, n
+    mean = {n: np.mean([r["val"]["miou"] for r in rs]) for n, rs in at.items()}
+    spread = max(np.ptp([r["val"]["miou"] for r in rs]) for rs in at.values())
+    assert max(mean.values()) - min(mean.values()) > spread
+    for n in nets:          # every scheme learnt more since the small budgets
+        small = [r["val"]["miou"] for r in runs if r["net"] == n and r["steps"] < budget]
+        assert small and mean[n] > max(small), n
+    small_budgets = sorted({r["steps"] for r in runs} - {budget})
+    assert len(small_budgets) == 2
+    for b in small_budgets:      # within a few hundredths of each other; at the larger, within seed noise
+        rs = {n: [r["val"]["miou"] for r in runs if r["net"] == n and r["steps"] == b] for n in nets}
+        means = [np.mean(v) for v in rs.values() if v]
+        assert max(means) - min(means) < 0.05, b
+        if b == small_budgets[-1]:
+            assert max(means) - min(means) < max(np.ptp(v) for v in rs.values() if v), b
+    size = {b: {n: np.mean([r["val"][b] for r in rs]) for n, rs in at.items()} for b in ("small", "large")}
+    top = sorted(nets, key=lambda n: -mean[n])[:2]       # the top two, within seed noise of each other
+    assert set(top) == {"deeplab_pyramid", "deeplab_deeper"}
+    assert mean[top[0]] - mean[top[1]] < max(np.ptp([r["val"]["miou"] for r in at[n]]) for n in top)
+    cascade, aspp = at["deeplab_deeper"], at["deeplab_spp"]    # ASPP does not beat the cascade
+    assert mean["deeplab_deeper"] - mean["deeplab_spp"] > max(np.ptp([r["val"]["miou"] for r in rs])
+                                                               for rs in (cascade, aspp))
+    assert max(nets, key=lambda n: np.ptp([r["val"]["miou"] for r in at[n]])) == "deeplab_encdec"
+    assert max(size["large"], key=size["large"].get) == "deeplab_pyramid"
+    assert max(size["small"], key=size["small"].get) == "deeplab_encdec"
+    by_miou = sorted(nets, key=lambda n: -mean[n])
+    by_macs = sorted(nets, key=lambda n: -at[n][0]["macs"])
+    assert np.corrcoef([by_miou.index(n) for n in nets], [by_macs.index(n) for n in nets])[0, 1] >= 0.8
+    os16 = at["deeplab_spp_os16"]
+    kept = np.mean([r["val_os8"]["miou"] - r["val"]["miou"] for r in os16])
+    dropped = np.mean([r["val_os8_dropped"]["miou"] - r["val"]["miou"] for r in os16])
+    os_spread = np.ptp([r["val"]["miou"] for r in os16])
+    assert dropped < -os_spread and abs(kept) < abs(dropped) / 2
+    assert all(r["val_os8"]["miou"] < r["val"]["miou"] for r in os16)      # "falls a little, in every seed"
+    for r in os16:                     # "small objects gain a little, large ones lose more"
+        small_gain, large_gain = (r["val_os8"][b] - r["val"][b] for b in ("small", "large"))
+        assert 0 < small_gain < -large_gain, r["seed"]
+    # trained at 16 vs at 8: about as good overall, worse on small objects
+    spp = at["deeplab_spp"]
+    assert abs(mean["deeplab_spp_os16"] - mean["deeplab_spp"]) < np.ptp([r["val"]["miou"] for r in spp])
+    assert np.mean([r["val"]["small"] for r in os16]) < np.mean([r["val"]["small"] for r in spp])
+
+
+def test_os8_scores_of_the_shipped_os16_net_match_on_the_even_grid():
+    """Lesson 07, section 6: the shipped OS-16 net run at OS 8 (pool kept at stride 1) scores, from
+    its even grid alone, what the OS-16 map scores; with the odd positions it scores less."""
+    import torch.nn.functional as F
+    net16 = sc.load_checkpoint("deeplab_spp_os16")
+    net8 = with_output_stride(net16, 8)
+    images, masks = sc.load_scenes("val")
+
+    def miou(scores):
+        pred = F.interpolate(scores, size=masks.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
+        return sc.mean_iou(sc.confusion_matrix(pred, masks, num_classes=len(sc.CLASSES)))
+
+    with torch.no_grad():
+        s16 = net16.classifier(net16.aspp(net16.backbone(images)[-1]))
+        s8 = net8.classifier(net8.aspp(net8.backbone(images)[-1]))
+    assert abs(miou(s8[..., ::2, ::2]) - miou(s16)) < 0.005
+    assert miou(s8) < miou(s16) - 0.005

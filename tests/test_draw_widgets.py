@@ -171,10 +171,11 @@ def _buffer(canvas):
     return np.asarray(canvas.get_renderer().buffer_rgba()).copy()
 
 
-def test_connect_alone_redraws_one_axes_with_the_pixels_of_a_full_draw():
-    """``alone``: an update that changed one axes redraws it alone and blits its region; the canvas
-    then holds exactly what a full draw gives, no draw_idle is asked for, and only that region's pixels
-    are sent. Where the region overlaps another axes, the update falls back to a full draw."""
+def test_connect_alone_redraws_only_data_with_the_pixels_of_a_full_draw():
+    """``alone``: an update that changed only the data of some axes redraws those artists and their
+    frame over a saved background and blits; the canvas then holds exactly what a full draw gives,
+    no draw_idle is asked for, and the changed pixels lie in the sent region. A limit change saves
+    the background again; overlapping axes, a legend or an unclipped text fall back to a full draw."""
     import ipywidgets as w
     from segcourse.widgets import connect, new_figure
 
@@ -182,6 +183,7 @@ def test_connect_alone_redraws_one_axes_with_the_pixels_of_a_full_draw():
     im = left.imshow(np.zeros((4, 4)), vmin=0, vmax=3, cmap="gray")
     left.set_title("left")
     (line,) = right.plot([0, 1], [0, 1])
+    (dots,) = right.plot([0.2, 0.8], [0.5, 0.5], "o")
     right.set_xlabel("x label")
     ctl = {"a": w.IntSlider(value=0, max=3), "b": w.IntSlider(value=0, max=3)}
 
@@ -189,29 +191,40 @@ def test_connect_alone_redraws_one_axes_with_the_pixels_of_a_full_draw():
         data = np.zeros((4, 4))
         data[frame["a"], :] = 3
         im.set_data(data)
-        line.set_ydata([0, frame["b"]])
+        line.set_ydata([0, frame["b"] / 3])
+        dots.set_ydata([frame["b"] / 4, 0.5])
 
     box = connect(fig, ctl, lambda a, b: {"a": a, "b": b}, redraw, title="t",
-                  alone=lambda prev, frame: left if prev["b"] == frame["b"] else None)
+                  alone=lambda prev, frame: [left] if prev["b"] == frame["b"] else [left, right])
     canvas = fig.canvas
     asked, sent = [], []
     canvas.draw_idle = lambda: asked.append(True)
     canvas.blit = lambda bbox=None: sent.append(bbox)
     canvas.draw()
-    before = _buffer(canvas)
-    ctl["a"].value = 2                                   # left only: redrawn alone
-    assert not asked and len(sent) == 1
-    after = _buffer(canvas)
-    canvas.draw()
-    assert np.array_equal(after, _buffer(canvas))        # the blit left what a full draw leaves
-    changed = np.argwhere((after != before).any(-1))     # rows, cols (from the top) that changed
-    x0, y0, x1, y1 = sent[0].extents                     # display coordinates (from the bottom)
-    height = after.shape[0]
-    assert changed.size and (changed[:, 1] >= x0 - 1).all() and (changed[:, 1] <= x1 + 1).all()
-    assert ((height - changed[:, 0]) >= y0 - 1).all() and ((height - changed[:, 0]) <= y1 + 1).all()
-    assert x1 < right.bbox.x0                            # the region stays clear of the other axes
-    ctl["b"].value = 3                                   # the other axes changed: a full draw
-    assert asked and len(sent) == 1
+
+    def check(change, n_sent, in_region=True):
+        before = _buffer(canvas)
+        change()
+        assert not asked and len(sent) == n_sent
+        after = _buffer(canvas)
+        canvas.draw()
+        assert np.array_equal(after, _buffer(canvas))        # the blit left what a full draw leaves
+        if not in_region:                                    # a new save redrew (and sends) the whole figure
+            return
+        changed = np.argwhere((after != before).any(-1))     # rows, cols (from the top) that changed
+        x0, y0, x1, y1 = sent[-1].extents                    # display coordinates (from the bottom)
+        height = after.shape[0]
+        assert changed.size and (changed[:, 1] >= x0 - 1).all() and (changed[:, 1] <= x1 + 1).all()
+        assert ((height - changed[:, 0]) >= y0 - 1).all() and ((height - changed[:, 0]) <= y1 + 1).all()
+
+    check(lambda: setattr(ctl["a"], "value", 2), 1)          # the image only
+    assert sent[-1].x1 < right.bbox.x0                       # that region stays clear of the other axes
+    check(lambda: setattr(ctl["b"], "value", 3), 2)          # both axes' data
+    right.set_ylim(-1, 2)                                    # new limits: the background is saved again
+    check(lambda: setattr(ctl["b"], "value", 1), 3, in_region=False)
+    right.text(0.5, 0.5, "unclipped", clip_on=False)         # an unclipped text may leave the box
+    ctl["b"].value = 2
+    assert asked and len(sent) == 3
     with pytest.raises(TypeError, match="alone"):
         connect(fig, ctl, lambda a, b: {}, redraw, title="t", alone=3)
 
@@ -221,10 +234,10 @@ def test_connect_alone_redraws_one_axes_with_the_pixels_of_a_full_draw():
     im2 = ax1.imshow(np.zeros((2, 2)), vmin=0, vmax=1)
     ctl2 = {"a": w.IntSlider(value=0, max=1)}
     fig2.set_layout_engine("none")
-    ax1.set_position([0.1, 0.5, 0.8, 0.45])              # ax1's x label lies over ax2's title
+    ax1.set_position([0.1, 0.5, 0.8, 0.45])              # ax2's title lies over ax1's box
     ax2.set_position([0.1, 0.05, 0.8, 0.45])
     connect(fig2, ctl2, lambda a: a, lambda a: im2.set_data(np.full((2, 2), a)), title="t",
-            alone=lambda prev, frame: ax1)
+            alone=lambda prev, frame: [ax1])
     asked2 = []
     fig2.canvas.draw_idle = lambda: asked2.append(True)
     ctl2["a"].value = 1

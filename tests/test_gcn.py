@@ -200,3 +200,21 @@ def test_train_head_on_features_trains_only_the_head():
     assert meta["steps"] == 2
     assert all(torch.equal(v, net.backbone.state_dict()[k]) for k, v in backbone.items())
     assert any(not torch.equal(v, net.head.state_dict()[k]) for k, v in head.items())
+
+
+def test_large_kernel_study_is_like_for_like_at_two_seeds():
+    """Lesson 08, section 7: every whole net of the study has seeds 0 and 1, all with the same recipe
+    (iterations, scenes, batch), scored on the same 480 val scenes; the probe has both seeds for
+    every head. The lesson's verdicts are computed from these records."""
+    study = sc.large_kernel_study_results()
+    runs = study["runs"]
+    assert study["val_scenes"] == 480
+    names = {r["name"] for r in runs}
+    assert {"lk_base", "lk_gcn15", "lk_conv15", "lk_stack15", "lk_gcn15_br"} <= names
+    for n in names:
+        assert sorted(r["seed"] for r in runs if r["name"] == n) == [0, 1], n
+    recipe = {(r["steps"], r["train_scenes"], r["batch_size"]) for r in runs}
+    assert len(recipe) == 1
+    probe = study["probe"]["runs"]
+    for head in {(r["head"], r["k"]) for r in probe}:
+        assert sorted(r["seed"] for r in probe if (r["head"], r["k"]) == head) == [0, 1], head

@@ -215,11 +215,11 @@ def update_detections(artists: dict, image, detections: dict, class_names, alpha
     top = y1 < 8                       # near the top edge the label goes inside the box
     for k, t in enumerate(labels):
         t.set_visible(k < len(text))
+        t.set_clip_on(True)            # inside the axes: a widget may redraw the axes' data alone
         if k < len(text):
             t.set_text(text[k])
             t.set_position((x1[k], y1[k] + 1 if top[k] else y1[k] - 1))
             t.set_verticalalignment("top" if top[k] else "bottom")
-            t.set_clip_on(True)        # inside the axes: a widget may redraw this axes alone
             t.get_bbox_patch().set_facecolor(colours[k])
 
 
@@ -245,7 +245,7 @@ def draw_ranked_detections(scores, tp, objects: int, threshold: float, ax=None, 
     obj = ax.axvline(objects - 0.5, color="#555555", ls=":", lw=0.8)
     ax.set_xlabel("rank (dotted: number of objects)", fontsize=8)
     ax.set_ylabel("score (dashed: threshold)", fontsize=8)
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(-0.03, 1.05)         # margins: no point touches the frame (a widget redraws the data alone)
     ax.xaxis.set_major_locator(MaxNLocator(3, integer=True))
     ax.yaxis.set_major_locator(FixedLocator([0, 0.5, 1]))
     finish(ax, title, own, axis_off=False)
@@ -260,4 +260,4 @@ def update_ranked_detections(artists: dict, scores, tp, objects: int, threshold:
     artists["points"].set_facecolors([TP_COLOUR if v else FP_COLOUR for v in t])
     artists["threshold"].set_ydata([threshold, threshold])
     artists["objects"].set_xdata([objects - 0.5, objects - 0.5])
-    artists["points"].axes.set_xlim(-1, max(max_rank, objects) + 1)
+    artists["points"].axes.set_xlim(-6, max(max_rank, objects) + 6)

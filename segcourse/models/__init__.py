@@ -1,5 +1,5 @@
 """Models, one file per family; a piece only one model uses stays in that model's file."""
-from .common import SmallBackbone, conv_macs, feature_costs
+from .common import DenseMaxPool2d, SmallBackbone, conv_macs, feature_costs
 from .deeplab import (atrous_vgg16, deeplab_largefov, receptive_field_table, ASPPv2, ASPP, ASPPPooling, DeepLabV3Head, aspp_branch_fields, ImagePyramidNet, EncoderDecoderNet, DeeperAtrousNet, SPPNet, SPPv2Net, with_output_stride, SCHEMES, build_scheme)
 from .gcn import (GCN, BoundaryRefinement, GCNNet, gcn_kernel, kernel_rank, gcn_costs, LargeKernelNet, large_kernel_head,
                   score_erf, kernel_footprints, expected_energy, MAX_FOOTPRINT_K)
@@ -12,7 +12,7 @@ from .mask_rcnn import (MASK_RCNN_CONFIG, FPNBackbone, build_mask_rcnn, roi_extr
 from .vgg import (HEATMAP_WIDTHS, VGG16_LAYOUT, VGG16_WIDTHS, VGG_WIDTHS, VGGBackbone, convolutionalize, fc_as_conv,
                   slim_vgg16_features, vgg16_layer_names)
 
-__all__ = ["feature_costs", "SmallBackbone", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs",
+__all__ = ["feature_costs", "SmallBackbone", "DenseMaxPool2d", "atrous_vgg16", "deeplab_largefov", "receptive_field_table", "ASPPv2", "ASPP", "ASPPPooling", "DeepLabV3Head", "aspp_branch_fields", "ImagePyramidNet", "EncoderDecoderNet", "DeeperAtrousNet", "SPPNet", "SPPv2Net", "with_output_stride", "SCHEMES", "build_scheme", "GCN", "BoundaryRefinement", "GCNNet", "gcn_kernel", "kernel_rank", "gcn_costs",
            "FCIS", "fcis_loss", "fcis_predict", "init_from_fcn", "instance_boxes", "mask_targets", "sample_rois",
            "train_fcis",
            "LargeKernelNet", "large_kernel_head", "score_erf", "kernel_footprints", "expected_energy", "MAX_FOOTPRINT_K",

@@ -111,28 +111,55 @@ def conv_stage(cin: int, cout: int, n: int, rate: int) -> list:
     return layers
 
 
+class DenseMaxPool2d(nn.Module):
+    """A 2 x 2 max-pool that has lost its stride: stride 1, taps ``dilation`` apart (lesson 06's exact
+    pool, ``nn.MaxPool2d(2, 1, dilation=d)``), padded by ``d`` rows and columns of -inf at the bottom
+    and right so the map keeps its size: (N, C, H, W) -> (N, C, H, W). With dilation 1 its even rows
+    and columns are exactly ``nn.MaxPool2d(2)``'s output: a net trained with the pool runs on a
+    denser grid and still sees the values it was trained on (the algorithme à trous)."""
+
+    def __init__(self, dilation: int = 1):
+        super().__init__()
+        self.dilation = check_int(dilation, "dilation", min_value=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.dilation
+        return F.max_pool2d(F.pad(x, (0, d, 0, d), value=float("-inf")), 2, stride=1, dilation=d)
+
+
 class SmallBackbone(nn.Module):
     """The one backbone every scheme of lesson 07 shares: five VGG-style stages (3 x 3 conv -> BN ->
     ReLU, ``layout`` convs per stage) at ``widths``, each followed by a 2 x 2 max-pool, so stage k
     ends at stride 2**k, until ``output_stride``: later pools are dropped and later convs dilated
     (rate 2 per dropped pool), DeepLab's recipe. forward: images (N, 3, H, W) -> the list of the
     five stage outputs (strides 2, 4, 8, 16, 32 at output stride 32; 2, 4, 8, 8, 8 at 8).
+
+    ``dense_pools_to``: for a net trained at a coarser output stride and run at a finer one
+    (``with_output_stride``), the stride it was trained at: the pools it had past ``output_stride``
+    stay, at stride 1 (:class:`DenseMaxPool2d`), instead of being dropped. Default: ``output_stride``.
     """
 
-    def __init__(self, widths=(16, 24, 32, 48, 64), output_stride: int = 8, layout=(1, 1, 2, 2, 2)):
+    def __init__(self, widths=(16, 24, 32, 48, 64), output_stride: int = 8, layout=(1, 1, 2, 2, 2),
+                 dense_pools_to: int | None = None):
         super().__init__()
         self.widths = tuple(check_int(w, "widths", min_value=1) for w in widths)
         layout = tuple(check_int(n, "layout", min_value=1) for n in layout)
         if len(self.widths) != 5 or len(layout) != 5:
             raise ValueError(f"widths: expected 5 widths and 5 layout entries, got {len(self.widths)} and {len(layout)}")
         self.output_stride = check_choice(output_stride, "output_stride", (8, 16, 32))
-        stages, cin, stride, rate, self.strides = [], 3, 1, 1, []
+        self.dense_pools_to = self.output_stride if dense_pools_to is None else check_choice(
+            dense_pools_to, "dense_pools_to", tuple(s for s in (8, 16, 32) if s >= self.output_stride))
+        stages, cin, stride, trained, rate, self.strides = [], 3, 1, 1, 1, []
         for w, n in zip(self.widths, layout):
             layers = conv_stage(cin, w, n, rate)
             if stride * 2 <= self.output_stride:
                 layers.append(nn.MaxPool2d(2))
                 stride *= 2
+                trained *= 2
             else:
+                if trained * 2 <= self.dense_pools_to:    # a pool the trained net had, now at stride 1
+                    layers.append(DenseMaxPool2d(rate))
+                    trained *= 2
                 rate *= 2
             stages.append(nn.Sequential(*layers))
             self.strides.append(stride)

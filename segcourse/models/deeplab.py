@@ -318,9 +318,9 @@ class SPPNet(Segmenter):
     33 x 33 map (``segcourse.ops.atrous.valid_tap_stats``: 0.77 / 0.56 / 0.39 vs 0.77 / 0.57 / 0.41)."""
 
     def __init__(self, num_classes: int = 6, widths=(16, 24, 32, 48, 64), output_stride: int = 8,
-                 rates=(3, 6, 9), aspp_width: int = 64):
+                 rates=(3, 6, 9), aspp_width: int = 64, dense_pools_to: int | None = None):
         super().__init__()
-        self.backbone = SmallBackbone(widths, output_stride)
+        self.backbone = SmallBackbone(widths, output_stride, dense_pools_to=dense_pools_to)
         self.aspp = ASPP(self.backbone.widths[-1], rates, check_int(aspp_width, "aspp_width", min_value=1))
         self.classifier = nn.Conv2d(aspp_width, check_int(num_classes, "num_classes", min_value=2), 1)
 
@@ -345,22 +345,32 @@ class SPPv2Net(Segmenter):
         return upsample_to(self.aspp(self.backbone(x)[-1]), x.shape[-2:])
 
 
-def with_output_stride(model: SPPNet, output_stride: int) -> SPPNet:
+def with_output_stride(model: SPPNet, output_stride: int, keep_pools: bool = True) -> SPPNet:
     """The same weights run at another output stride (v3's "train at 16, infer at 8"): a new
-    :class:`SPPNet` whose backbone drops (or keeps) pools for ``output_stride`` and whose ASPP rates
-    are scaled by ``model's stride / output_stride``, so every tap reads the same image offset as
-    before; the state dict loads unchanged (pools carry no weights). Returns it in eval mode."""
+    :class:`SPPNet` whose backbone loses the pools' stride (or gains it) for ``output_stride`` and
+    whose ASPP rates are scaled by ``model's stride / output_stride``, so every tap reads the same
+    image offset as before; the state dict loads unchanged (pools carry no weights). Returns it in
+    eval mode.
+
+    keep_pools: a pool that loses its stride stays as a stride-1 max-pool (:class:`DenseMaxPool2d`),
+    so the backbone's output at even positions is exactly the trained net's (the algorithme à
+    trous; v3's ResNet has strided convolutions, which the same switch keeps exact). False drops
+    those pools: the layers after them then see values they were not trained on (unpooled ones)."""
     if not isinstance(model, SPPNet):
         raise TypeError(f"model: expected an SPPNet, got {type(model).__name__}")
     output_stride = check_choice(output_stride, "output_stride", (8, 16, 32))
+    if not isinstance(keep_pools, bool):
+        raise TypeError(f"keep_pools: expected True or False, got {type(keep_pools).__name__}")
     old = model.backbone.output_stride
     rates = []
     for r in model.aspp.rates:
         if (r * old) % output_stride:
             raise ValueError(f"output_stride: rate {r} at stride {old} has no integer rate at stride {output_stride}")
         rates.append(r * old // output_stride)
+    trained = model.backbone.dense_pools_to
+    dense = trained if keep_pools and trained > output_stride else None
     cls = model.classifier
-    new = SPPNet(cls.out_channels, model.backbone.widths, output_stride, tuple(rates), cls.in_channels)
+    new = SPPNet(cls.out_channels, model.backbone.widths, output_stride, tuple(rates), cls.in_channels, dense)
     new.load_state_dict(model.state_dict())
     return new.eval()
 

@@ -30,14 +30,8 @@ RESULTS = SCHEME_RESULTS
 
 
 def one_thread() -> None:
-    """One torch thread for this process, also inside the training loop (``fit`` seeds with
-    ``seed_everything``, whose default is 2 threads)."""
-    import functools
-
-    from .. import train
-    from ..seed import seed_everything
+    """One torch thread for this process (the recipe itself trains with one: ``train_scheme``)."""
     torch.set_num_threads(1)
-    train.seed_everything = functools.partial(seed_everything, threads=1)
 
 
 def run(name: str, seed: int, write_checkpoint: bool = False) -> dict:
@@ -53,6 +47,8 @@ def run(name: str, seed: int, write_checkpoint: bool = False) -> dict:
         rec["val_os8"] = size_scores(dense, images, masks, inst)
         rec["val80_miou_os8"] = _val_miou(dense)
         rec["macs_os8"] = feature_costs(dense, (1, 3, 128, 128))["macs"]
+        # the pool that lost its stride dropped instead of kept at stride 1 (what the layers then see changes)
+        rec["val_os8_dropped"] = size_scores(with_output_stride(model, 8, keep_pools=False), images, masks, inst)
     if write_checkpoint and seed == 0 and name in CHECKPOINTS:
         path = save_checkpoint(model, checkpoint_path(name), meta, half=CHECKPOINTS[name].half)
         record_checksum(name)

@@ -65,7 +65,7 @@ def detection_explorer(model, images, targets: list, scene: int = 0, score_thres
         "nms_iou": w.FloatSlider(value=nms_iou, min=0.1, max=0.95, step=0.05, description="NMS IoU", **slider),
     }
 
-    ranked_at = [(first["score_threshold"], first["nms_iou"])]    # the thresholds the right panel shows
+    ranked_at = [None]          # the thresholds the right panel shows (None: set its fixed x range first)
 
     def redraw(st):
         update_detections(det_art, images[st["scene"]], st["detections"], CLASSES, max_labels=_LABELS)
@@ -79,8 +79,8 @@ def detection_explorer(model, images, targets: list, scene: int = 0, score_thres
                 f"object<br>all {len(images)} scenes: {len(st['ranked'])} kept, {n_tp} true positives, "
                 f"{st['objects']} objects · mask AP {st['AP']:.3f}, AP50 {st['AP50']:.3f}, AP75 {st['AP75']:.3f}</code>")
 
-    def alone(previous, st):   # same thresholds: only the scene panel changed; redraw it alone
+    def alone(previous, st):   # only data moves (fixed limits): redraw the data of the panels that changed
         same = (previous["score_threshold"], previous["nms_iou"]) == (st["score_threshold"], st["nms_iou"])
-        return axes[0] if same else None
+        return [axes[0]] if same else [axes[0], axes[1]]
 
     return connect(fig, controls, compute, redraw, title="detection_explorer", alone=alone)

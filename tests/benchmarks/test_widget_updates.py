@@ -209,34 +209,39 @@ def _detection_widget():
     return sc.detection_explorer(sc.load_checkpoint("mask_rcnn"), images[:10], targets[:10], scene=1)
 
 
+_DETECTION_MOVES = {"threshold": (1, [0.3, 0.6, 0.1, 0.8, 0.05, 0.5]), "scene": (0, [3, 7, 0, 9, 5])}
+
+
 def test_detection_explorer_threshold_change(benchmark):
     """Lesson 11: a new score threshold: filter + NMS on 10 scenes' candidates, greedy matching,
-    COCO mask AP on the 10 scenes (from precomputed IoUs), redraw of the scene and the ranked detections."""
+    COCO mask AP on the 10 scenes (from precomputed IoUs), the data of both panels redrawn
+    (``connect``'s ``alone``: ticks and labels stay in a saved background)."""
     w = _detection_widget()
-    sl = w.controls[1]
-    benchmark.pedantic(_rounds(w, sl, [0.3, 0.6, 0.1, 0.8, 0.05, 0.5]), rounds=24, iterations=1, warmup_rounds=2)
+    control, values = _DETECTION_MOVES["threshold"]
+    benchmark.pedantic(_rounds(w, w.controls[control], values), rounds=24, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs
     assert benchmark.stats.stats.median <= 0.050
 
 
 def test_detection_explorer_scene_change(benchmark):
-    """Lesson 11: another scene under the same thresholds: that scene's detections, the scene panel
-    redrawn alone and blitted (``connect``'s ``alone``)."""
+    """Lesson 11: another scene under the same thresholds: that scene's detections, the scene
+    panel's data redrawn."""
     w = _detection_widget()
-    sl = w.controls[0]
-    benchmark.pedantic(_rounds(w, sl, [3, 7, 0, 9, 5]), rounds=20, iterations=1, warmup_rounds=2)
+    control, values = _DETECTION_MOVES["scene"]
+    benchmark.pedantic(_rounds(w, w.controls[control], values), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs
     assert benchmark.stats.stats.median <= 0.050
 
 
-def test_detection_explorer_scene_change_full_draw(benchmark, monkeypatch):
-    """The same update with a full redraw of both panels (the solo redraw switched off): the
+@pytest.mark.parametrize("move", list(_DETECTION_MOVES))
+def test_detection_explorer_full_draw(benchmark, monkeypatch, move):
+    """The same updates with a full redraw of the figure (the data redraw switched off): the
     reference for the ratio; no target."""
     from segcourse.widgets import base
-    monkeypatch.setattr(base._SoloRedraw, "__call__", lambda self, ax: False)
+    monkeypatch.setattr(base._DataRedraw, "__call__", lambda self, axes: False)
     w = _detection_widget()
-    sl = w.controls[0]
-    benchmark.pedantic(_rounds(w, sl, [3, 7, 0, 9, 5]), rounds=20, iterations=1, warmup_rounds=2)
+    control, values = _DETECTION_MOVES[move]
+    benchmark.pedantic(_rounds(w, w.controls[control], values), rounds=20, iterations=1, warmup_rounds=2)
     assert not w.errors.outputs
 
 
