@@ -202,6 +202,11 @@ def test_scheme_study_supports_the_lessons_claims():
     by_miou = sorted(nets, key=lambda n: -mean[n])
     by_macs = sorted(nets, key=lambda n: -at[n][0]["macs"])
     assert np.corrcoef([by_miou.index(n) for n in nets], [by_macs.index(n) for n in nets])[0, 1] >= 0.8
+    v2 = [r for r in runs if r["net"] == "deeplab_spp_v2" and r["steps"] == budget]   # v2's summed ASPP
+    assert len(v2) >= 3
+    v2_mean = np.mean([r["val"]["miou"] for r in v2])
+    assert v2[0]["macs"] > at["deeplab_spp"][0]["macs"] and v2_mean < mean["deeplab_spp"]
+    assert mean["deeplab_spp"] - v2_mean < np.ptp([r["val"]["miou"] for r in at["deeplab_spp"]])
     os16 = at["deeplab_spp_os16"]
     kept = np.mean([r["val_os8"]["miou"] - r["val"]["miou"] for r in os16])
     dropped = np.mean([r["val_os8_dropped"]["miou"] - r["val"]["miou"] for r in os16])
