@@ -13,7 +13,7 @@
 #     language: python
 #     name: python3
 #   segcourse:
-#     seconds: 32.2
+#     seconds: 29.2
 #     terms: "\u7A7A\u6D1E\u7A7A\u95F4\u91D1\u5B57\u5854\u6C60\u5316 atrous spatial\
 #       \ pyramid pooling (ASPP), \u591A\u5C3A\u5EA6\u4FE1\u606F\u7ED3\u5408\u65B9\u5F0F\
 #       \u7684\u63A2\u7A76 ways to combine multi-scale information, \u56FE\u50CF\u91D1\
@@ -523,18 +523,13 @@ print(f"the shipped OS-16 net on the 80 val scenes: mIoU at OS 16 {live['deeplab
 # each map to the image and compare, on the 80 val scenes:
 
 # %% slideshow={"slide_type": null}
-def coarse_scores(net, x):
-    """The class scores before the final bilinear upsampling: (N, classes, h, w)."""
-    return net.classifier(net.aspp(net.backbone(x)[-1]))
-
-
 def miou_of(scores):
     pred = F.interpolate(scores, size=masks.shape[-2:], mode="bilinear", align_corners=False).argmax(1)
     return sc.mean_iou(sc.confusion_matrix(pred, masks, num_classes=len(sc.CLASSES)))
 
 
 with torch.no_grad():
-    s16, s8 = coarse_scores(net16, images), coarse_scores(net8, images)
+    s16, s8 = net16.scores(images), net8.scores(images)          # before the final bilinear upsampling
 print(f"mIoU, upsampled from: the OS-16 map {tuple(s16.shape[-2:])} {miou_of(s16):.3f}; the OS-8 map "
       f"{tuple(s8.shape[-2:])} {miou_of(s8):.3f}; the OS-8 map's even grid only {miou_of(s8[..., ::2, ::2]):.3f}")
 

@@ -324,8 +324,13 @@ class SPPNet(Segmenter):
         self.aspp = ASPP(self.backbone.widths[-1], rates, check_int(aspp_width, "aspp_width", min_value=1))
         self.classifier = nn.Conv2d(aspp_width, check_int(num_classes, "num_classes", min_value=2), 1)
 
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores at the output stride, before the bilinear upsampling: (N, 3, H, W) ->
+        (N, classes, H / output_stride, W / output_stride)."""
+        return self.classifier(self.aspp(self.backbone(x)[-1]))
+
     def _forward(self, x):
-        return upsample_to(self.classifier(self.aspp(self.backbone(x)[-1])), x.shape[-2:])
+        return upsample_to(self.scores(x), x.shape[-2:])
 
 
 class SPPv2Net(Segmenter):
